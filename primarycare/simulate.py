@@ -1,0 +1,392 @@
+"""The simulated teaching panel and a generic staggered-adoption simulator.
+
+Nothing produced here is data about China: every value has ``status = "simulated"``. The settings live
+in ``data/simulation.yml`` (all of them simulation settings except the calibration targets, which are
+quoted there with their sources).
+
+Data-generating process of :func:`simulate_panel` (province p, year t; one indicator at a time)
+---------------------------------------------------------------------------------------------
+additive scale (``primary_care_visit_share``, percentage points)::
+
+    y_pt = m_t + a_p + s_t + u_pt + tau_pt
+
+multiplicative scale (``primary_care_staff_per_1000``, ``gps_per_10000``)::
+
+    y_pt = exp(m_t + a_p + u_pt) + s_t + tau_pt
+
+* ``m_t`` common national trend; ``a_p`` province effect, drawn ``N(0, province_sd)``;
+* ``s_t`` a common shock in 2020 only (``shock_2020``; a simulation setting);
+* ``u_pt = rho * u_p,t-1 + e_pt``, ``e_pt ~ N(0, noise_sd)``, ``u_p,2010`` drawn from the stationary
+  distribution (AR(1) serially correlated noise);
+* ``tau_pt`` the planted reform effect: ``full_effect * min(1, (t - start + 1) / buildup_years)`` for
+  ``t >= start``, 0 before (sizes, build-up and assumed start years from ``data/simulation.yml``).
+  National reforms are not planted: they move every province and sit in ``m_t``.
+
+Calibration (deterministic given the seed). The national value is the UNWEIGHTED mean over the 31
+provinces (the project has no population figures to weight by). At each national target year ``m_t``
+is solved so the national value equals the target exactly; between target years ``m_t`` is interpolated
+linearly (in logs on the multiplicative scale) and extrapolated with the slope of the nearest segment.
+The province effects of provinces with targets are solved so the province passes through its targets
+(least squares over its target years); the two steps are iterated to a fixed point. Calibration always
+uses the default planted effects, so ``simulate_panel(effects=X).panel - simulate_panel(effects=None)``
+equals the truth table of ``X`` exactly.
+
+Calibration targets (value, year, source) and tolerances checked in ``tests/test_simulate.py``:
+
+* primary-care share of visits, national: 57.4% (2014; derived in public_figures.md from the 2015
+  bulletin's 56.4% and "比上年减少1.0个百分点"), 56.4% (2015), 50.2% (2021), NHC statistical bulletins
+  as listed in public_figures.md. Tolerance 0.05 pp.
+* Beijing share 29.92, 30.09, 28.93, 28.07, 27.99% in 2012-2016 (public_figures.md, derived from the
+  Beijing public health information centre's visit counts). Tolerance 2.0 pp each year.
+* Chongqing share 50.72% (2019) and 54.73% (2022) (seed 000: 54.73% in 2022, "较2019年提高4.01个百分点").
+  Tolerance 2.0 pp.
+* general practitioners per 10,000, national: 1.38 (2015), 2.61 (2019), 3.08 (2021), 3.28 (2022),
+  3.99 (2023) (public_figures.md). Tolerance 0.05.
+* Jiangsu GPs per 10,000: 5.38 in 2022 (seed 000). Tolerance 0.1.
+* primary-care staff per 1,000 residents: NO observed calibration figure (no population figures). The
+  level is illustrative (3.0 per 1,000 in 2015, a simulation setting); its growth follows the reported
+  national head count 360.3万 (2015) -> 455.1万 (2022) (public_figures.md).
+
+Before the first target year the trend is an extrapolation (a simulation assumption, not data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import provinces
+from .errors import UserInputError
+from .paths import DATA
+
+CONFIG_FILE = DATA / "simulation.yml"
+SHOCK_YEAR = 2020
+PANEL_INDICATORS = ("primary_care_visit_share", "primary_care_staff_per_1000", "gps_per_10000")
+TRUTH_COLUMNS = ["reform_id", "province", "indicator", "year", "effect", "start_year", "full_effect",
+                 "buildup_years", "start_year_basis"]
+EFFECT_COLUMNS = ["reform_id", "province", "indicator", "start_year", "full_effect", "buildup_years"]
+_INDICATOR_OFFSET = {ind: i for i, ind in enumerate(PANEL_INDICATORS)}
+
+
+@lru_cache(maxsize=4)
+def _config_cached(path: str) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"The simulation settings file {path} does not exist.") from None
+    except yaml.YAMLError as e:
+        raise UserInputError(f"The simulation settings file {path} is not valid YAML: {e}") from None
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The simulation settings (``data/simulation.yml``)."""
+    return _config_cached(str(path or CONFIG_FILE))
+
+
+def _units() -> dict[str, str]:
+    from .indicators import unit
+
+    return {ind: unit(ind) for ind in PANEL_INDICATORS}
+
+
+def default_effects(config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The planted effects of ``data/simulation.yml`` as a table (one row per reform and indicator).
+
+    Columns: reform_id, province, indicator, start_year, full_effect, buildup_years, start_year_basis
+    (``policy (stated)``, ``policy (inferred)`` or ``assumed in simulation``).
+    """
+    cfg = config or load_config()
+    pol = pd.read_csv(DATA / "policies.csv").set_index("id")
+    rows = []
+    for rid, spec in (cfg.get("effects") or {}).items():
+        if rid not in pol.index:
+            raise UserInputError(f"data/simulation.yml, effects: {rid!r} is not an id in data/policies.csv.")
+        row = pol.loc[rid]
+        if row["province"] == "national":
+            raise UserInputError(f"data/simulation.yml, effects: {rid!r} is a national reform; national "
+                                 "reforms are common shocks, not planted province effects.")
+        if spec["start_year"] == "policy":
+            if pd.isna(row["start_year"]):
+                raise UserInputError(f"data/simulation.yml, effects: {rid!r} has start_year 'policy' but its "
+                                     "start year is unknown in data/policies.csv; give an assumed year and a "
+                                     "start_year_reason.")
+            start, basis = int(row["start_year"]), f"policy ({row['certainty']})"
+        else:
+            if not spec.get("start_year_reason"):
+                raise UserInputError(f"data/simulation.yml, effects: {rid!r} sets start_year "
+                                     f"{spec['start_year']} without a start_year_reason.")
+            start, basis = int(spec["start_year"]), "assumed in simulation"
+        for ind, size in spec["full_effect"].items():
+            rows.append({"reform_id": rid, "province": provinces.resolve(row["province"]), "indicator": ind,
+                         "start_year": start, "full_effect": float(size),
+                         "buildup_years": int(spec["buildup_years"]), "start_year_basis": basis})
+    return pd.DataFrame(rows)
+
+
+def _check_effects(effects: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in EFFECT_COLUMNS if c not in effects.columns]
+    if missing:
+        raise UserInputError(f"The effects table passed to simulate_panel lacks column(s) {', '.join(missing)}; "
+                             f"expected {', '.join(EFFECT_COLUMNS)}.")
+    out = effects.copy()
+    out["province"] = [provinces.resolve(p) for p in out["province"]]
+    bad = sorted(set(out["indicator"]) - set(PANEL_INDICATORS))
+    if bad:
+        raise UserInputError(f"The effects table names indicator {bad[0]!r}; the simulated panel has "
+                             f"{', '.join(PANEL_INDICATORS)}.")
+    if (out["buildup_years"] < 1).any():
+        raise UserInputError("The effects table has buildup_years below 1; use 1 for an immediate effect.")
+    if "start_year_basis" not in out.columns:
+        out["start_year_basis"] = "user"
+    return out
+
+
+def effect_path(years: np.ndarray, start: int, full: float, buildup: int) -> np.ndarray:
+    """Planted effect in each year: 0 before ``start``, then a linear build-up to ``full``."""
+    k = np.clip((years - start + 1) / buildup, 0.0, 1.0)
+    return full * k
+
+
+def truth_table(effects: pd.DataFrame, years: Iterable[int]) -> pd.DataFrame:
+    """The long truth table (one row per reform, indicator and year) for an effects table."""
+    years_arr = np.asarray(list(years))
+    frames = []
+    for r in effects.itertuples(index=False):
+        frames.append(pd.DataFrame({
+            "reform_id": r.reform_id, "province": r.province, "indicator": r.indicator, "year": years_arr,
+            "effect": effect_path(years_arr, int(r.start_year), float(r.full_effect), int(r.buildup_years)),
+            "start_year": int(r.start_year), "full_effect": float(r.full_effect),
+            "buildup_years": int(r.buildup_years), "start_year_basis": r.start_year_basis,
+        }))
+    if not frames:
+        return pd.DataFrame(columns=TRUTH_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[TRUTH_COLUMNS]
+
+
+def _effect_matrix(effects: pd.DataFrame | None, indicator: str, provs: list[str],
+                   years: np.ndarray) -> np.ndarray:
+    mat = np.zeros((len(provs), len(years)))
+    if effects is None or len(effects) == 0:
+        return mat
+    idx = {p: i for i, p in enumerate(provs)}
+    for r in effects[effects["indicator"] == indicator].itertuples(index=False):
+        mat[idx[r.province]] += effect_path(years, int(r.start_year), float(r.full_effect), int(r.buildup_years))
+    return mat
+
+
+def _ar1(rng: np.random.Generator, n: int, t: int, rho: float, sd: float) -> np.ndarray:
+    """AR(1) noise, n series of length t, started from the stationary distribution."""
+    e = rng.normal(0.0, sd, size=(n, t))
+    u = np.empty((n, t))
+    u[:, 0] = e[:, 0] / np.sqrt(1 - rho**2)
+    for j in range(1, t):
+        u[:, j] = rho * u[:, j - 1] + e[:, j]
+    return u
+
+
+def _interp_extrap(years: np.ndarray, knots_x: np.ndarray, knots_y: np.ndarray) -> np.ndarray:
+    """Linear interpolation through knots, extrapolated with the slope of the nearest segment."""
+    if len(knots_x) == 1:
+        return np.full(len(years), knots_y[0], dtype=float)
+    out = np.interp(years, knots_x, knots_y)
+    lo, hi = years < knots_x[0], years > knots_x[-1]
+    s0 = (knots_y[1] - knots_y[0]) / (knots_x[1] - knots_x[0])
+    s1 = (knots_y[-1] - knots_y[-2]) / (knots_x[-1] - knots_x[-2])
+    out[lo] = knots_y[0] + s0 * (years[lo] - knots_x[0])
+    out[hi] = knots_y[-1] + s1 * (years[hi] - knots_x[-1])
+    return out
+
+
+def _targets(spec: Mapping[str, Any]) -> dict[int, float]:
+    return {int(y): float(v["value"]) for y, v in (spec or {}).items()}
+
+
+def _simulate_indicator(ind: str, spec: Mapping[str, Any], provs: list[str], years: np.ndarray,
+                        rng: np.random.Generator, calib_eff: np.ndarray) -> np.ndarray:
+    """Baseline (no planted effects) matrix provinces x years, calibrated with ``calib_eff`` planted."""
+    n, t = len(provs), len(years)
+    mult = spec["scale"] == "multiplicative"
+    a = rng.normal(0.0, float(spec["province_sd"]), size=n)
+    u = _ar1(rng, n, t, float(spec["rho"]), float(spec["noise_sd"]))
+    shock = np.where(years == SHOCK_YEAR, float(spec.get("shock_2020", 0.0)), 0.0)
+    nat = _targets(spec.get("national_targets"))
+    prov_t = {provinces.resolve(p): _targets(v) for p, v in (spec.get("province_targets") or {}).items()}
+    pidx = {p: i for i, p in enumerate(provs)}
+    col = {int(y): j for j, y in enumerate(years)}
+
+    if not nat:  # illustrative trend (staff per 1,000): no national calibration figure exists
+        tr = spec["illustrative_trend"]
+        g = tr["growth_from"]
+        growth = (float(g[2022]) / float(g[2015])) ** (1 / 7)
+        m = np.log(float(tr["level_2015"])) + np.log(growth) * (years - 2015)
+        a = a - a.mean()  # the trend is the mean level in logs
+    else:
+        nat_years = np.array(sorted(y for y in nat if y in col))
+        m = np.zeros(t)
+        for _ in range(100):
+            a_old = a.copy()
+            knots = []
+            for y in nat_years:
+                j = col[y]
+                resid = nat[y] - shock[j] - calib_eff[:, j].mean()
+                if mult:
+                    knots.append(np.log(resid / np.exp(a + u[:, j]).mean()))
+                else:
+                    knots.append(resid - (a + u[:, j]).mean())
+            m = _interp_extrap(years.astype(float), nat_years.astype(float), np.array(knots))
+            for p, tg in prov_t.items():
+                i = pidx[p]
+                js = [col[y] for y in tg if y in col]
+                vals = np.array([tg[y] for y in tg if y in col])
+                if mult:
+                    a[i] = np.mean(np.log((vals - shock[js] - calib_eff[i, js]) / np.exp(m[js] + u[i, js])))
+                else:
+                    a[i] = np.mean(vals - m[js] - shock[js] - u[i, js] - calib_eff[i, js])
+            if np.max(np.abs(a - a_old)) < 1e-12:
+                break
+    base = np.exp(m + a[:, None] + u) + shock if mult else m + a[:, None] + u + shock
+    return base
+
+
+@dataclass
+class SimulatedPanel:
+    """A simulated panel: ``panel`` (long), ``truth`` (planted effects, long), ``seed``, ``effects``."""
+
+    panel: pd.DataFrame
+    truth: pd.DataFrame
+    seed: int
+    effects: pd.DataFrame | None
+
+    def wide(self) -> pd.DataFrame:
+        """One row per province-year, one column per indicator (plus ``<indicator>_status``)."""
+        from .data import wide
+
+        return wide(self.panel)
+
+
+def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
+                   effects: str | pd.DataFrame | None = "default",
+                   config: Mapping[str, Any] | None = None) -> SimulatedPanel:
+    """Simulate the 31-province teaching panel (see the module docstring for the DGP and calibration).
+
+    ``effects="default"`` plants the effects of ``data/simulation.yml``; ``None`` plants none (for size
+    checks under the null); a DataFrame with columns reform_id, province, indicator, start_year,
+    full_effect, buildup_years plants those instead. Deterministic given ``seed``.
+    """
+    cfg = config or load_config()
+    years_arr = np.asarray(list(years), dtype=int)
+    if len(years_arr) < 2 or np.any(np.diff(years_arr) != 1):
+        raise UserInputError(f"simulate_panel: years must be consecutive (at least two), got {list(years_arr)}.")
+    default = default_effects(cfg)
+    if isinstance(effects, str):
+        if effects != "default":
+            raise UserInputError(f"simulate_panel: effects must be 'default', None or a DataFrame, got {effects!r}.")
+        planted: pd.DataFrame | None = default
+    elif effects is None:
+        planted = None
+    else:
+        planted = _check_effects(effects)
+    provs = provinces.names()
+    units = _units()
+    source = f"simulated: primarycare.simulate seed={seed}"
+    frames = []
+    for ind in PANEL_INDICATORS:
+        spec = cfg["indicators"][ind]
+        rng = np.random.default_rng([int(seed), _INDICATOR_OFFSET[ind]])
+        base = _simulate_indicator(ind, spec, provs, years_arr, rng, _effect_matrix(default, ind, provs, years_arr))
+        values = base + _effect_matrix(planted, ind, provs, years_arr)
+        frames.append(pd.DataFrame({
+            "province": np.repeat(provs, len(years_arr)), "year": np.tile(years_arr, len(provs)),
+            "indicator": ind, "value": values.ravel(), "unit": units[ind],
+            "status": "simulated", "source": source,
+        }))
+    panel = pd.concat(frames, ignore_index=True)
+    truth = truth_table(planted, years_arr) if planted is not None else pd.DataFrame(columns=TRUTH_COLUMNS)
+    return SimulatedPanel(panel=panel, truth=truth, seed=int(seed), effects=planted)
+
+
+def national(panel: pd.DataFrame) -> pd.DataFrame:
+    """The simulation's national value: unweighted mean over provinces, by indicator and year."""
+    return panel.groupby(["indicator", "year"], as_index=False)["value"].mean()
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic staggered adoption
+# --------------------------------------------------------------------------------------------------
+
+def simulate_staggered(n_units: int = 31, n_periods: int = 14, cohorts: Mapping[int, float] | None = None,
+                       n_cohorts: int | None = None, effect: float = 1.0, dynamic: float = 0.0,
+                       heterogeneous: bool | Mapping[int, float] = False, never_share: float = 0.3,
+                       rho: float = 0.5, sigma: float = 1.0, unit_sd: float = 1.0, trend: float = 0.1,
+                       drop_share: float = 0.0, seed: int = 0, start: int = 2010) -> pd.DataFrame:
+    """A generic staggered-adoption panel for Monte Carlo checks of DiD estimators.
+
+    ``y_it = alpha_i + lambda_t + tau_it + u_it`` with unit effects ``alpha_i ~ N(0, unit_sd)``, a common
+    time path ``lambda_t = trend * (t - start) + N(0, 0.5)`` shocks, AR(1) noise ``u`` (``rho``,
+    innovation sd ``sigma``) and treatment effect ``tau_it = effect_g + dynamic * (t - g)`` for
+    ``t >= g`` (0 before and for never-treated units). Designs: homogeneous constant effects (defaults),
+    dynamic build-up (``dynamic``), cohort-heterogeneous effects (``heterogeneous=True``: earlier cohorts
+    get larger effects, averaging ``effect``; or a dict cohort -> effect), unbalanced panels
+    (``drop_share`` of unit-periods dropped at random) and the null (``effect=0``). This is the setting
+    where two-way fixed effects is biased (Goodman-Bacon 2021; de Chaisemartin and D'Haultfoeuille 2020).
+
+    ``cohorts`` maps first-treated times (calendar, e.g. 2015) to the share of units adopting then; the
+    rest are never treated. Otherwise ``n_cohorts`` evenly spaced cohorts share ``1 - never_share``.
+    Returns columns unit, time, first_treated (0 = never), treated (0/1), y, true_effect.
+    """
+    if n_units < 2 or n_periods < 3:
+        raise UserInputError(f"simulate_staggered: need n_units >= 2 and n_periods >= 3, got {n_units}, {n_periods}.")
+    times = np.arange(start, start + n_periods)
+    if cohorts is None:
+        k = n_cohorts if n_cohorts is not None else 3
+        if k < 1 or not 0 <= never_share < 1:
+            raise UserInputError("simulate_staggered: n_cohorts must be >= 1 and never_share in [0, 1).")
+        first, last = start + 2, start + n_periods - 2
+        gs = np.unique(np.round(np.linspace(first, max(first, last), k)).astype(int))
+        cohorts = {int(g): (1 - never_share) / len(gs) for g in gs}
+    total = sum(cohorts.values())
+    if total > 1 + 1e-9 or any(s < 0 for s in cohorts.values()):
+        raise UserInputError(f"simulate_staggered: cohort shares must be >= 0 and sum to at most 1, got {cohorts}.")
+    bad = [g for g in cohorts if not start < g <= times[-1]]
+    if bad:
+        raise UserInputError(f"simulate_staggered: cohort {bad[0]} is outside ({start}, {times[-1]}]: every cohort "
+                             "needs at least one pre-period and one treated period.")
+    rng = np.random.default_rng(seed)
+    gs = sorted(cohorts)
+    counts = np.floor(np.array([cohorts[g] for g in gs]) * n_units).astype(int)
+    first_treated = np.zeros(n_units, dtype=int)
+    first_treated[: counts.sum()] = np.repeat(gs, counts)
+    first_treated = rng.permutation(first_treated)
+
+    if isinstance(heterogeneous, Mapping):
+        eff_g = {int(g): float(heterogeneous.get(g, effect)) for g in gs}
+    elif heterogeneous:
+        k = len(gs)
+        eff_g = {g: effect * 2 * (k - i) / (k + 1) for i, g in enumerate(gs)}
+    else:
+        eff_g = {g: effect for g in gs}
+    base_eff = np.array([eff_g.get(int(g), 0.0) for g in first_treated])
+
+    alpha = rng.normal(0.0, unit_sd, size=n_units)
+    lam = trend * (times - start) + rng.normal(0.0, 0.5, size=n_periods)
+    u = _ar1(rng, n_units, n_periods, rho, sigma)
+    ft = first_treated[:, None]
+    treated = (ft > 0) & (times[None, :] >= ft)
+    tau = np.where(treated, base_eff[:, None] + dynamic * (times[None, :] - ft), 0.0)
+    y = alpha[:, None] + lam[None, :] + tau + u
+    df = pd.DataFrame({
+        "unit": np.repeat(np.arange(n_units), n_periods), "time": np.tile(times, n_units),
+        "first_treated": np.repeat(first_treated, n_periods), "treated": treated.ravel().astype(int),
+        "y": y.ravel(), "true_effect": tau.ravel(),
+    })
+    if drop_share > 0:
+        keep = rng.random(len(df)) >= drop_share
+        df = df[keep].reset_index(drop=True)
+    return df
