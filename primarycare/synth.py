@@ -234,7 +234,9 @@ class _Spec:
 
 def _require_columns(data: pd.DataFrame, cols: Iterable[str], what: str = "data") -> None:
     if not isinstance(data, pd.DataFrame):
-        raise UserInputError(f"The {what} must be a pandas DataFrame in long (tidy) format; got {type(data).__name__}.")
+        raise UserInputError(
+            f"The {what} must be a pandas DataFrame in long (tidy) format; got {type(data).__name__}."
+        )
     missing = [c for c in cols if c not in data.columns]
     if missing:
         raise UserInputError(
@@ -331,7 +333,9 @@ def _prepare(
         if unknown:
             raise UserInputError(f"Donor(s) {unknown} are not in column '{unit}' of the data.")
         if treated_unit in donor_list:
-            raise UserInputError(f"The treated unit {treated_unit!r} is also listed among the donors; remove it.")
+            raise UserInputError(
+                f"The treated unit {treated_unit!r} is also listed among the donors; remove it."
+            )
     notes: list[str] = []
     incomplete = [d for d in donor_list if wide[d].isna().any()]
     if incomplete:
@@ -358,7 +362,9 @@ def _prepare(
             predictors = [predictors]
         specs = [_predictor_spec(p, outcome, fit_years) for p in predictors]
         if not specs:
-            raise UserInputError("predictors is an empty list; give None (use pre-period outcomes) or columns.")
+            raise UserInputError(
+                "predictors is an empty list; give None (use pre-period outcomes) or columns."
+            )
         _require_columns(data, {s[1] for s in specs})
         sub = data[data[unit].isin(units)]
         rows = []
@@ -391,7 +397,12 @@ def _prepare(
         if isinstance(V, pd.Series):
             V = V.reindex(names).to_numpy(dtype=float)
         v_user = np.asarray(V, dtype=float).ravel()
-        if v_user.shape != (X.shape[0],) or (v_user < 0).any() or not np.isfinite(v_user).all() or v_user.sum() <= 0:
+        if (
+            v_user.shape != (X.shape[0],)
+            or (v_user < 0).any()
+            or not np.isfinite(v_user).all()
+            or v_user.sum() <= 0
+        ):
             raise UserInputError(
                 f"V must be {X.shape[0]} non-negative numbers (one per predictor: {names}), not all zero; got {V!r}."
             )
@@ -464,13 +475,17 @@ class SyntheticControl(Estimate):
             ax.set_ylabel(f"Gap in {self.outcome}")
         elif kind == "paths":
             ax.plot(t, self.treated_path.to_numpy(), color="black", lw=2, label=f"{self.treated_unit}")
-            ax.plot(t, self.synthetic_path.to_numpy(), color="tab:blue", lw=2, ls="--", label="Synthetic control")
+            ax.plot(
+                t, self.synthetic_path.to_numpy(), color="tab:blue", lw=2, ls="--", label="Synthetic control"
+            )
             ax.set_ylabel(self.outcome)
         else:
             raise UserInputError(f"plot(kind={kind!r}): kind must be 'paths' or 'gap'.")
         ax.axvline(self.treatment_time, color="grey", ls=":", lw=1)
         ax.set_xlabel("Year")
-        ax.set_title(f"Synthetic control: {self.treated_unit} (ATT {self.att:.3g}, pre-RMSPE {self.pre_rmspe:.3g})")
+        ax.set_title(
+            f"Synthetic control: {self.treated_unit} (ATT {self.att:.3g}, pre-RMSPE {self.pre_rmspe:.3g})"
+        )
         ax.legend(frameon=False)
         if sim:
             stamp_simulated(fig)
@@ -478,12 +493,16 @@ class SyntheticControl(Estimate):
 
     # ---- placebos
 
-    def _refit(self, treated: int, donors: np.ndarray, fit_rows: np.ndarray, Y: np.ndarray | None = None) -> _Fit:
+    def _refit(
+        self, treated: int, donors: np.ndarray, fit_rows: np.ndarray, Y: np.ndarray | None = None
+    ) -> _Fit:
         s = self._spec
         assert s is not None
         return _fit_arrays(s.Y if Y is None else Y, s.X, treated, donors, fit_rows, s.v_user)
 
-    def placebo_in_space(self, exclude_poor_fit: float | None = None, progress: bool = False) -> PlaceboInSpace:
+    def placebo_in_space(
+        self, exclude_poor_fit: float | None = None, progress: bool = False
+    ) -> PlaceboInSpace:
         """Refit with each donor as the treated unit (the original treated unit left out of the donor
         pools) and rank the post/pre RMSPE ratios (Abadie, Diamond and Hainmueller 2010, sec. 4).
 
@@ -515,7 +534,9 @@ class SyntheticControl(Estimate):
         excluded: list[Any] = []
         if exclude_poor_fit is not None:
             if not exclude_poor_fit > 0:
-                raise UserInputError(f"exclude_poor_fit must be a positive multiple (e.g. 5); got {exclude_poor_fit!r}.")
+                raise UserInputError(
+                    f"exclude_poor_fit must be a positive multiple (e.g. 5); got {exclude_poor_fit!r}."
+                )
             limit = exclude_poor_fit * pre_mspe[treated_name]
             excluded = [u for u in pre_mspe.index if u != treated_name and pre_mspe[u] > limit]
         kept = ratio.drop(index=excluded)
@@ -655,7 +676,13 @@ class PlaceboInSpace(Estimate):
                 if u in self.excluded:
                     style = {"color": "grey", "alpha": 0.12, "lw": 0.6, "ls": ":"}
                 ax.plot(t, self.gaps[u].to_numpy(), **style)
-            ax.plot(t, self.gaps[self.treated_unit].to_numpy(), color="black", lw=2.2, label=str(self.treated_unit))
+            ax.plot(
+                t,
+                self.gaps[self.treated_unit].to_numpy(),
+                color="black",
+                lw=2.2,
+                label=str(self.treated_unit),
+            )
             ax.plot([], [], color="grey", alpha=0.5, label="Placebos (donors as treated)")
             ax.axhline(0, color="grey", lw=0.8)
             ax.axvline(self.treatment_time, color="grey", ls=":", lw=1)
@@ -669,7 +696,9 @@ class PlaceboInSpace(Estimate):
             ax.set_xlabel("Post/pre-treatment RMSPE ratio")
         else:
             raise UserInputError(f"plot(kind={kind!r}): kind must be 'gaps' or 'ratios'.")
-        ax.set_title(f"Placebo-in-space: p = {self.p_value:.3f} (rank {self.rank} of {len(self.ratios) - len(self.excluded)})")
+        ax.set_title(
+            f"Placebo-in-space: p = {self.p_value:.3f} (rank {self.rank} of {len(self.ratios) - len(self.excluded)})"
+        )
         if sim:
             stamp_simulated(fig)
         return fig
@@ -739,7 +768,9 @@ def synthetic_control(
     A treated unit outside the donors' range (no weighted average can reproduce it) is still fitted,
     with a warning stating the pre-treatment RMSPE.
     """
-    spec = _prepare(data, outcome, unit, time, treated_unit, treatment_time, predictors, donors, pre_period, V, simulated)
+    spec = _prepare(
+        data, outcome, unit, time, treated_unit, treatment_time, predictors, donors, pre_period, V, simulated
+    )
     fit_rows = np.isin(spec.years, spec.fit_years)
     f = _fit_arrays(spec.Y, spec.X, spec.treated, spec.donors, fit_rows, spec.v_user)
     idx = pd.Index(spec.years, name=time)
@@ -757,7 +788,9 @@ def synthetic_control(
     Y0pre = spec.Y[np.ix_(pre, spec.donors)]
     outside = int(((y1[pre] > Y0pre.max(axis=1)) | (y1[pre] < Y0pre.min(axis=1))).sum())
     spread = float(np.mean(spec.Y[pre].std(axis=1, ddof=1))) if spec.Y.shape[1] > 1 else float("nan")
-    if outside >= max(1, math.ceil(pre.sum() / 2)) or (np.isfinite(spread) and spread > 0 and pre_rmspe > 0.25 * spread):
+    if outside >= max(1, math.ceil(pre.sum() / 2)) or (
+        np.isfinite(spread) and spread > 0 and pre_rmspe > 0.25 * spread
+    ):
         msg = (
             f"Poor pre-treatment fit: {treated_unit!r} lies outside the donors' range in {outside} of "
             f"{int(pre.sum())} pre-treatment periods (outside their convex hull, so no weighted average of "
@@ -780,7 +813,11 @@ def synthetic_control(
             },
             index=spec.predictor_names,
         )
-    how = "user-given V" if spec.v_user is not None else ("nested V optimisation" if spec.X is not None else "pre-period outcomes, V = I")
+    how = (
+        "user-given V"
+        if spec.v_user is not None
+        else ("nested V optimisation" if spec.X is not None else "pre-period outcomes, V = I")
+    )
     res = SyntheticControl(
         method="Synthetic control",
         outcome=outcome,
@@ -788,7 +825,12 @@ def synthetic_control(
         n_obs=int(spec.Y.size),
         inference="none yet: run .placebo_in_space() for a permutation p-value",
         warnings=notes,
-        extra={"treated_unit": str(treated_unit), "donors": len(donor_names), "pre_rmspe": pre_rmspe, "predictors": how},
+        extra={
+            "treated_unit": str(treated_unit),
+            "donors": len(donor_names),
+            "pre_rmspe": pre_rmspe,
+            "predictors": how,
+        },
         weights=weights,
         gap=pd.Series(gap, index=idx, name="gap"),
         treated_path=pd.Series(y1, index=idx, name=str(treated_unit)),
