@@ -1,0 +1,396 @@
+"""Difference-in-differences estimators for provincial reform panels.
+
+* :func:`twfe`: two-way fixed-effects DiD with a 0/1 treatment (regression by statsmodels on the
+  two-way within-transformed data; CRV1 with the fixest/pyfixest small-sample correction, see
+  :mod:`primarycare._vcov`).
+* :func:`event_study`: relative-time coefficients by TWFE with leads and lags, Sun and Abraham (2021)
+  interaction-weighted, or Borusyak, Jaravel and Spiess (2024) imputation.
+* :func:`callaway_santanna`: Callaway and Sant'Anna (2021) group-time ATTs and their aggregations.
+* :func:`bacon_decomposition`: Goodman-Bacon (2021) decomposition of the TWFE coefficient.
+
+With one treated province, cluster-robust standard errors are not reliable (Conley and Taber, 2011;
+MacKinnon and Webb, 2017); every result built from them then carries a warning pointing to
+:func:`primarycare.inference.randomization_test`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import _prep
+from ._bacon import BaconResult, bacon_decomposition
+from ._cs import CSResult, callaway_santanna
+from ._fe import TwoWay
+from ._vcov import Fit, ols_fit, t_inference, wald_f
+from .errors import UserInputError
+from .results import Estimate
+
+__all__ = [
+    "twfe",
+    "event_study",
+    "callaway_santanna",
+    "bacon_decomposition",
+    "TWFEResult",
+    "EventStudyResult",
+    "CSResult",
+    "BaconResult",
+    "TWFEKernel",
+]
+
+FEW_CLUSTERS = (
+    "fewer than 2 treated clusters: cluster-robust standard errors, p-values and confidence intervals "
+    "are not reliable with {n} treated cluster(s) (Conley and Taber 2011; MacKinnon and Webb 2017). "
+    "Use primarycare.inference.randomization_test for inference."
+)
+
+
+@dataclass
+class TWFEKernel:
+    """What a randomization test needs to refit TWFE for many treatment vectors at once.
+
+    The two-way projection M does not depend on the treatment, so for a permuted treatment D_p the
+    coefficient is (M y)' W D_p / D_p' W M D_p: ``y_tilde`` = M y is computed once and each D_p is
+    residualised by the same (vectorised) projection.
+    """
+
+    index: pd.Index
+    tw: TwoWay
+    y_tilde: np.ndarray
+    treatment: str
+    weights: np.ndarray | None
+    time: str = ""
+
+    def estimates(self, D: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """TWFE coefficients for each column of ``D`` (n x P, rows aligned with ``index``)."""
+        return self.coefs(D, self.y_tilde[:, None], chunk)[0]
+
+    def coefs(self, D: np.ndarray, Y: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """(m x P) coefficients of each residualised outcome column of ``Y`` (n x m) on each column of D."""
+        D = np.asarray(D, dtype=float)
+        w = np.ones(D.shape[0]) if self.weights is None else self.weights
+        WY = (w[:, None] * Y).T
+        out = np.empty((Y.shape[1], D.shape[1]))
+        for s in range(0, D.shape[1], chunk):
+            Dc = D[:, s : s + chunk]
+            num = WY @ Dc
+            if self.tw.balanced:
+                den = _balanced_quadratic(Dc, self.tw)
+            else:
+                den = np.einsum("i,ij,ij->j", w, Dc, self.tw.demean(Dc))
+            ok = den > 1e-12
+            out[:, s : s + chunk] = np.where(ok, num / np.where(ok, den, 1.0), np.nan)
+        return out
+
+
+def _balanced_quadratic(D: np.ndarray, tw: TwoWay) -> np.ndarray:
+    """D' M D per column on a balanced panel: sum D^2 - sum(unit sums^2)/T - sum(time sums^2)/N + total^2/NT."""
+    N, T = tw.n_units, tw.n_times
+    cu = tw.unit_indicator_t() @ D
+    ct = tw.time_indicator_t() @ D
+    tot = cu.sum(axis=0)
+    return (D * D).sum(axis=0) - (cu * cu).sum(axis=0) / T - (ct * ct).sum(axis=0) / N + tot * tot / (N * T)
+
+
+@dataclass
+class TWFEResult(Estimate):
+    """TWFE DiD result; ``kernel`` lets :func:`primarycare.inference.randomization_test` refit fast."""
+
+    n_clusters: int | None = None
+    n_treated_clusters: int | None = None
+    kernel: Any = field(default=None, repr=False, compare=False)
+
+
+def _n_treated_clusters(cluster_values: np.ndarray, treated: np.ndarray) -> int:
+    return int(pd.Series(treated > 0).groupby(cluster_values).any().sum())
+
+
+def twfe(
+    data: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    treatment: str,
+    cluster: str | None = None,
+    weights: str | None = None,
+    *,
+    small_sample: str = "nonnested",
+    alpha: float = 0.05,
+) -> TWFEResult:
+    """Two-way fixed-effects difference-in-differences: y_it = a_i + l_t + b D_it + e_it.
+
+    The coefficient is estimated by OLS (statsmodels; WLS when ``weights`` names a column) on the two-way
+    within-transformed data (Frisch-Waugh-Lovell; alternating projections on unbalanced panels). With
+    ``cluster`` set, standard errors are CRV1 (Liang and Zeger 1986) with the small-sample factor
+    (G/(G-1)) (N-1)/(N-K): ``small_sample="nonnested"`` counts K as pyfixest 0.60 / fixest do by default
+    (fixed effects nested in the cluster are not counted), ``"none"`` sets K to the number of slopes
+    (pyfixest ``ssc(k_adj=True, k_fixef="none", G_adj=True)``); t(G-1) inference. Without ``cluster``,
+    classical (iid) errors with all fixed effects counted (a warning says serial correlation is
+    ignored). Fewer than two treated clusters give a visible warning: use the randomization test.
+    Under staggered adoption with heterogeneous effects the coefficient mixes forbidden comparisons
+    (Goodman-Bacon 2021; de Chaisemartin and D'Haultfoeuille 2020); see :func:`bacon_decomposition`.
+    """
+    where = "did.twfe"
+    _prep.require_columns(
+        data, {"outcome": outcome, "unit": unit, "time": time, "treatment": treatment,
+               "cluster": cluster, "weights": weights}, where,
+    )
+    cols = [c for c in dict.fromkeys([outcome, unit, time, treatment, cluster, weights]) if c is not None]
+    d = _prep.complete_rows(data, cols, where)
+    _prep.check_unique_panel(d, unit, time, where)
+    D = _prep.check_binary(d, treatment, where)
+    y = pd.to_numeric(d[outcome], errors="coerce").to_numpy(float)
+    w = None
+    if weights is not None:
+        w = d[weights].to_numpy(float)
+        if (w <= 0).any():
+            raise UserInputError(f"{where}: weights in column {weights!r} must be positive.")
+    tw = TwoWay.from_frame(d, unit, time, w)
+    yt, Dt = tw.demean(y), tw.demean(D)
+    if float(np.sum(Dt * Dt)) < 1e-12:
+        raise UserInputError(
+            f"{where}: the treatment column {treatment!r} has no variation left after removing unit and "
+            "year effects (no unit changes treatment status, or every unit does so in the same year with "
+            "no comparison units)."
+        )
+    cl = d[cluster].to_numpy() if cluster is not None else None
+    fit: Fit = ols_fit(yt, Dt[:, None], cl, [tw.unit_codes, tw.time_codes], w, small_sample)
+    est, se = float(fit.params[0]), float(np.sqrt(fit.vcov[0, 0]))
+    lo, hi, p = t_inference(est, se, fit.df_t, alpha)
+    warn: list[str] = []
+    n_tc = None
+    if cl is not None:
+        n_tc = _n_treated_clusters(cl, D)
+        inference = f"CRV1 by {cluster} ({fit.n_clusters} clusters, ssc {small_sample}), t({fit.df_t:.0f})"
+        if n_tc < 2:
+            warn.append(FEW_CLUSTERS.format(n=n_tc))
+    else:
+        inference = "classical (iid) standard errors"
+        warn.append("standard errors assume independent errors (no clustering); serial correlation within "
+                    "units is ignored. Set cluster= or use primarycare.inference.randomization_test.")
+        n_tc = _n_treated_clusters(d[unit].to_numpy(), D)
+        if n_tc < 2:
+            warn.append(FEW_CLUSTERS.format(n=n_tc))
+    kernel = TWFEKernel(d.index, tw, yt, treatment, w, time)
+    return TWFEResult(
+        method="TWFE DiD", outcome=outcome, estimate=est, se=se, ci_low=lo, ci_high=hi, p_value=p,
+        n_obs=len(d), alpha=alpha, inference=inference, warnings=warn,
+        extra={"n_units": tw.n_units, "n_periods": tw.n_times},
+        n_clusters=fit.n_clusters, n_treated_clusters=n_tc, kernel=kernel,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# event studies
+
+
+@dataclass
+class EventStudyResult(Estimate):
+    """Event-study result: ``table`` (rel_time, estimate, se, ci_low, ci_high, n_obs), ``pretrend``
+    (statistic, df, df_denom, p_value) and the aggregate post-period effect in ``estimate``/``se``."""
+
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pretrend: dict[str, float] = field(default_factory=dict)
+    vcov: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        s = super().summary()
+        pt = self.pretrend
+        line = (f"Pre-trend test: F = {pt.get('statistic', float('nan')):.3f}, df = ({pt.get('df')}, "
+                f"{pt.get('df_denom')}), p = {pt.get('p_value', float('nan')):.4f}")
+        return s + "\n" + line + "\n" + self.table.to_string(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+def _es_prepare(data, outcome, unit, time, first_treated, cluster, where):
+    _prep.require_columns(
+        data, {"outcome": outcome, "unit": unit, "time": time, "first_treated": first_treated,
+               "cluster": cluster}, where,
+    )
+    cols = [c for c in dict.fromkeys([outcome, unit, time, cluster]) if c is not None]
+    d = _prep.complete_rows(data, cols, where).copy()
+    _prep.check_unique_panel(d, unit, time, where)
+    d["_g"] = _prep.cohorts(d, unit, first_treated, where)
+    d["_t"] = pd.to_numeric(d[time]).astype(float)
+    d["_y"] = pd.to_numeric(d[outcome]).astype(float)
+    tmin = d["_t"].min()
+    always = (d["_g"] > 0) & (d["_g"] <= tmin)
+    warn = []
+    if always.any():
+        units = sorted(d.loc[always, unit].unique().tolist())
+        warn.append(f"units treated from the first period have no pre-period and were dropped: {units}")
+        d = d.loc[~always]
+    if not (d["_g"] > 0).any():
+        raise UserInputError(f"{where}: no treated unit (all first-treated values are missing or 0).")
+    d["_rel"] = np.where(d["_g"] > 0, d["_t"] - d["_g"], np.nan)
+    d["_D"] = ((d["_g"] > 0) & (d["_t"] >= d["_g"])).astype(float)
+    return d, warn
+
+
+def _window_rows(window: tuple[int, int], reference: int) -> tuple[int, int]:
+    lo, hi = int(window[0]), int(window[1])
+    if lo > reference or hi < 0 or reference >= 0:
+        raise UserInputError(
+            f"event_study: window {window} must contain the reference period {reference} (< 0) and 0."
+        )
+    return lo, hi
+
+
+def event_study(
+    data: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    window: tuple[int, int] = (-5, 5),
+    reference: int = -1,
+    method: str = "twfe",
+    cluster: str | None = None,
+    *,
+    endpoints: str = "bin",
+    small_sample: str = "nonnested",
+    alpha: float = 0.05,
+) -> EventStudyResult:
+    """Event study: effects by period relative to the first treated year.
+
+    ``method``:
+
+    * ``"twfe"``: y on unit and year effects and relative-time dummies (leads and lags), reference
+      period ``reference`` omitted. Biased under heterogeneous staggered effects (Sun and Abraham 2021).
+    * ``"sun_abraham"``: Sun and Abraham (2021) interaction-weighted estimator: a regression saturated in
+      cohort x relative-time dummies (all relative periods, reference omitted), control group the
+      never-treated units (or, if none, the last-treated cohort, whose treated periods are dropped);
+      each relative-time effect is the average of cohort effects weighted by the cohort's share of the
+      treated observations at that relative time (weights treated as fixed, as fixest/pyfixest do).
+    * ``"imputation"``: Borusyak, Jaravel and Spiess (2024): unit and year effects are fitted on untreated
+      observations only, each treated outcome's untreated counterpart is imputed, and effects are averages
+      of the imputed differences. Standard errors: the two-stage GMM variance of Gardner (2021) /
+      Butts and Gardner (2022) (numerically the pyfixest ``did2s`` variance), used in place of the BJS
+      conservative variance. Pre-period rows come from the BJS pre-trend regression (untreated
+      observations, leads ``window[0]..-1`` added; ``reference`` is not used for this method).
+
+    Endpoints: relative times outside ``window`` are binned into the end bins (``endpoints="bin"``) or
+    their observations dropped (``"drop"``) for ``"twfe"``; the Sun-Abraham regression always uses every
+    relative period and reports those in the window; imputation reports the window (obs beyond ``window[1]``
+    are binned into the last post bin with ``"bin"``). ``cluster=None`` clusters by ``unit``.
+
+    The result's ``estimate``/``se`` are the aggregate post-period effect: the average over treated
+    observations with relative time 0..window[1] (weights = number of treated observations per relative
+    time). ``pretrend`` is the joint F-test that the pre-period coefficients are zero, F(q, G-1).
+    """
+    where = f"did.event_study(method={method!r})"
+    if method not in ("twfe", "sun_abraham", "imputation"):
+        raise UserInputError(f"{where}: method must be 'twfe', 'sun_abraham' or 'imputation'.")
+    if endpoints not in ("bin", "drop"):
+        raise UserInputError(f"{where}: endpoints must be 'bin' or 'drop', got {endpoints!r}.")
+    lo, hi = _window_rows(window, reference)
+    cluster_col = cluster if cluster is not None else unit
+    d, warn = _es_prepare(data, outcome, unit, time, first_treated, cluster, where)
+    if method == "twfe":
+        res = _es_twfe(d, unit, lo, hi, reference, cluster_col, endpoints, small_sample)
+    elif method == "sun_abraham":
+        res = _es_sun_abraham(d, unit, lo, hi, reference, cluster_col, small_sample)
+    else:
+        res = _es_imputation(d, unit, lo, hi, cluster_col, endpoints, small_sample)
+    table, V, post_w, df_t, pre_idx, G, n_used, extra_warn = res
+    warn += extra_warn
+    b = table["estimate"].to_numpy()
+    for i in range(len(table)):
+        ci = t_inference(b[i], table["se"].iloc[i], df_t, alpha)
+        table.loc[table.index[i], ["ci_low", "ci_high"]] = ci[:2]
+    est_mask = ~table["reference"].to_numpy()
+    post = post_w @ b[est_mask] if post_w is not None else float("nan")
+    post_se = float(np.sqrt(post_w @ V @ post_w)) if post_w is not None else float("nan")
+    lo_ci, hi_ci, p = t_inference(float(post), post_se, df_t, alpha)
+    pre_b = b[est_mask][pre_idx]
+    pt = wald_f(pre_b, V[np.ix_(pre_idx, pre_idx)], df_t)
+    n_treated_cl = _n_treated_clusters(d[cluster_col].to_numpy(), (d["_g"] > 0).to_numpy())
+    if n_treated_cl < 2:
+        warn.append(FEW_CLUSTERS.format(n=n_treated_cl))
+    names = {"twfe": "Event study (TWFE leads and lags)", "sun_abraham": "Event study (Sun-Abraham 2021)",
+             "imputation": "Event study (imputation, Borusyak-Jaravel-Spiess 2024)"}
+    return EventStudyResult(
+        method=names[method], outcome=outcome, estimate=float(post), se=post_se, ci_low=lo_ci,
+        ci_high=hi_ci, p_value=p, n_obs=n_used, alpha=alpha,
+        inference=f"CRV1 by {cluster_col} ({G} clusters), t({df_t:.0f}); estimate = average post effect",
+        warnings=warn, extra={"window": f"{lo}..{hi}", "reference": reference},
+        table=table.reset_index(drop=True), pretrend=pt, vcov=V,
+    )
+
+
+def _table(rel: list[int], est: np.ndarray, se: np.ndarray, n: list[int], ref: int | None) -> pd.DataFrame:
+    t = pd.DataFrame({"rel_time": rel, "estimate": est, "se": se, "ci_low": np.nan, "ci_high": np.nan,
+                      "n_obs": n, "reference": False})
+    if ref is not None:
+        t = pd.concat([t, pd.DataFrame([{"rel_time": ref, "estimate": 0.0, "se": 0.0, "ci_low": np.nan,
+                                         "ci_high": np.nan, "n_obs": 0, "reference": True}])])
+        t = t.sort_values("rel_time", kind="stable")
+    return t.reset_index(drop=True)
+
+
+
+
+def _es_twfe(d, unit, lo, hi, ref, cluster_col, endpoints, small_sample):
+    if endpoints == "drop":
+        keep = d["_rel"].isna() | d["_rel"].between(lo, hi)
+        d = d.loc[keep]
+        rel = d["_rel"]
+    else:
+        rel = d["_rel"].clip(lo, hi)
+    levels = [e for e in range(lo, hi + 1) if e != ref and (rel == e).any()]
+    X = np.column_stack([(rel == e).to_numpy(float) for e in levels])
+    tw = TwoWay.from_frame(d, unit, "_t")
+    fit = ols_fit(tw.demean(d["_y"].to_numpy()), tw.demean(X), d[cluster_col].to_numpy(),
+                  [tw.unit_codes, tw.time_codes], None, small_sample)
+    se = np.sqrt(np.diag(fit.vcov))
+    n = [int((rel == e).sum()) for e in levels]
+    table = _table(levels, fit.params, se, n, ref)
+    post = np.array([e >= 0 for e in levels])
+    w = np.where(post, n, 0).astype(float)
+    post_w = w / w.sum()
+    pre_idx = np.array([i for i, e in enumerate(levels) if e < 0], dtype=int)
+    return table, fit.vcov, post_w, fit.df_t, pre_idx, fit.n_clusters, len(d), []
+
+
+def _es_sun_abraham(d, unit, lo, hi, ref, cluster_col, small_sample):
+    warn = []
+    if (d["_g"] == 0).any():
+        control_g = 0.0
+    else:
+        control_g = float(d["_g"].max())
+        warn.append(f"no never-treated units: the last-treated cohort ({control_g:g}) is the control group "
+                    f"and periods from {control_g:g} on are dropped")
+        d = d.loc[d["_t"] < control_g]
+    treated = (d["_g"] > 0) & (d["_g"] != control_g)
+    cells = (
+        d.loc[treated].groupby(["_g", "_rel"]).size().rename("n").reset_index()
+    )
+    cells = cells.loc[cells["_rel"] != ref].reset_index(drop=True)
+    g_arr, r_arr = d["_g"].to_numpy(), d["_rel"].to_numpy()
+    X = np.column_stack([((g_arr == g) & (r_arr == e)).astype(float) for g, e in zip(cells["_g"], cells["_rel"], strict=True)])
+    tw = TwoWay.from_frame(d, unit, "_t")
+    Xt = tw.demean(X)
+    fit = ols_fit(tw.demean(d["_y"].to_numpy()), Xt, d[cluster_col].to_numpy(),
+                  [tw.unit_codes, tw.time_codes], None, small_sample)
+    levels = [e for e in range(lo, hi + 1) if e != ref and (cells["_rel"] == e).any()]
+    A = np.zeros((len(levels), len(cells)))
+    for i, e in enumerate(levels):
+        m = (cells["_rel"] == e).to_numpy()
+        A[i, m] = cells.loc[m, "n"].to_numpy() / cells.loc[m, "n"].sum()
+    b = A @ fit.params
+    V = A @ fit.vcov @ A.T
+    n = [int(cells.loc[cells["_rel"] == e, "n"].sum()) for e in levels]
+    table = _table(levels, b, np.sqrt(np.diag(V)), n, ref)
+    post = np.array([e >= 0 for e in levels])
+    w = np.where(post, n, 0).astype(float)
+    pre_idx = np.array([i for i, e in enumerate(levels) if e < 0], dtype=int)
+    result = (table, V, w / w.sum(), fit.df_t, pre_idx, fit.n_clusters, len(d), warn)
+    return result
+
+
+def _es_imputation(d, unit, lo, hi, cluster_col, endpoints, small_sample):
+    from ._imputation import imputation_fit
+
+    return imputation_fit(d, unit, lo, hi, cluster_col, endpoints, small_sample, _table)
