@@ -791,11 +791,16 @@ def synthetic_control(
     if outside >= max(1, math.ceil(pre.sum() / 2)) or (
         np.isfinite(spread) and spread > 0 and pre_rmspe > 0.25 * spread
     ):
+        where = (
+            f"{treated_unit!r} lies outside the donors' range in {outside} of {int(pre.sum())} "
+            f"pre-treatment periods (outside their convex hull, so no weighted average of donors can "
+            f"reproduce it)"
+            if outside
+            else f"no weighted average of the donors reproduces {treated_unit!r} closely"
+        )
         msg = (
-            f"Poor pre-treatment fit: {treated_unit!r} lies outside the donors' range in {outside} of "
-            f"{int(pre.sum())} pre-treatment periods (outside their convex hull, so no weighted average of "
-            f"donors can reproduce it); pre-treatment RMSPE = {pre_rmspe:.4g} (cross-unit SD of the outcome "
-            f"{spread:.4g}). Read the gap with caution."
+            f"Poor pre-treatment fit: {where}; pre-treatment RMSPE = {pre_rmspe:.4g} (cross-unit SD of the "
+            f"outcome {spread:.4g}). Read the gap with caution."
         )
         notes.append(msg)
         warnings.warn(msg, UserWarning, stacklevel=2)
