@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._invert import invert as _invert
 from ._wild import WildBootstrapResult, wild_cluster_bootstrap
 from .errors import UserInputError
 from .results import Estimate
@@ -107,37 +108,6 @@ def _p_value(stat_obs: float, stats: np.ndarray, enumerated: bool) -> float:
     tol = 1e-10 * max(1.0, abs(stat_obs))
     ge = np.count_nonzero(stats >= stat_obs - tol)
     return float(ge / len(stats)) if enumerated else float((1 + ge) / (1 + len(stats)))
-
-
-def _invert(pfun: Callable[[float], float], center: float, scale: float, alpha: float, grid: int = 201,
-            tol: float = 1e-7) -> tuple[float, float]:
-    """Smallest and largest tau with p(tau) > alpha: grid search then bisection at both edges."""
-    scale = scale if np.isfinite(scale) and scale > 0 else max(1.0, abs(center))
-    for width in (4.0, 16.0, 64.0):
-        taus = center + scale * width * np.linspace(-1, 1, grid)
-        ps = np.array([pfun(t) for t in taus])
-        acc = np.flatnonzero(ps > alpha)
-        if acc.size == 0:
-            return float("nan"), float("nan")
-        if acc[0] > 0 and acc[-1] < grid - 1:
-            break
-    else:
-        return (-np.inf if acc[0] == 0 else float(taus[acc[0]]), np.inf if acc[-1] == grid - 1 else float(taus[acc[-1]]))
-
-    def edge(out_t: float, in_t: float) -> float:
-        for _ in range(200):
-            if abs(out_t - in_t) < tol * max(1.0, scale):
-                break
-            mid = 0.5 * (out_t + in_t)
-            if pfun(mid) > alpha:
-                in_t = mid
-            else:
-                out_t = mid
-        return in_t
-
-    lo = edge(float(taus[acc[0] - 1]), float(taus[acc[0]]))
-    hi = edge(float(taus[acc[-1] + 1]), float(taus[acc[-1]]))
-    return lo, hi
 
 
 def randomization_test(
