@@ -49,7 +49,7 @@ def resolve(name: object) -> str:
     for candidate in (key, key.lower(), key.replace(" ", "").lower()):
         if candidate in aliases:
             return aliases[candidate]
-    pool = sorted(set(aliases))
+    pool = sorted(a for a in aliases if not a.isdigit())  # codes match exactly, never fuzzily
     close = difflib.get_close_matches(key, pool, n=3, cutoff=0.5)
     close += difflib.get_close_matches(key.lower(), pool, n=3, cutoff=0.5)
     suggestions = list(dict.fromkeys(aliases[c] for c in close))
