@@ -1,0 +1,652 @@
+"""Run every analysis of one case on a panel, keep the results, and write the text built from them.
+
+:func:`run_case` takes a validated :class:`~primarycare.cases.CaseConfig` and a tidy panel and runs the
+chapter's analyses (trends, segmented regression, DiD with randomization inference, event study,
+Callaway-Sant'Anna, synthetic control with placebos, robustness checks, claims check). It returns a
+:class:`CaseResult` that the notebook only displays and that the synthesis chapter reads back from disk
+(``save`` / ``load``), so no estimate is computed twice. The text helpers (:func:`interpretation`,
+:func:`claims_check`, :func:`data_status_text`) turn numbers into hedged sentences; they never contain a
+number that is not in the result.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, indicators, provinces
+from .cases import CaseConfig
+from .cli import atomic_write
+from .errors import UserInputError
+
+UNIT, TIME = "province", "year"
+ATT_METHODS = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control")
+
+
+@dataclass
+class CaseResult:
+    """Everything a case chapter shows: config, data status, estimates and the tables behind the figures.
+
+    ``estimates`` has one row per (outcome, method, spec) with estimate, CI, p-value, the inference used,
+    warnings and, with simulated data, the planted effect it should be compared with. ``tables`` holds
+    named frames (trends, event_study, synth_gap, ...). ``problems`` lists analyses that could not run
+    and why; the chapter shows them.
+    """
+
+    config: dict[str, Any]
+    status: dict[str, Any]
+    estimates: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.status.get("any_simulated", True))
+
+    def main_estimates(self) -> pd.DataFrame:
+        return self.estimates[self.estimates["section"] == "main"].reset_index(drop=True)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``results.json`` (everything) and ``estimates.csv`` (the summary table) to ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "config": self.config, "status": self.status, "problems": self.problems, "meta": self.meta,
+            "estimates": json.loads(self.estimates.to_json(orient="split", index=False)),
+            "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in self.tables.items()},
+        }
+        with atomic_write(d / "results.json") as fh:
+            json.dump(payload, fh, ensure_ascii=False, indent=1)
+        with atomic_write(d / "estimates.csv") as fh:
+            self.estimates.assign(case_id=self.config["case_id"]).to_csv(fh, index=False)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CaseResult:
+        """Read a result written by :meth:`save`."""
+        path = Path(directory) / "results.json"
+        if not path.exists():
+            raise UserInputError(f"No saved case result at {path}: run the case first "
+                                 "(python scripts/build_book.py --only <case>).")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+
+        def frame(spec: dict) -> pd.DataFrame:
+            return pd.DataFrame(spec["data"], columns=spec["columns"])
+
+        return cls(config=raw["config"], status=raw["status"], estimates=frame(raw["estimates"]),
+                   tables={k: frame(v) for k, v in raw["tables"].items()}, problems=raw.get("problems", []),
+                   meta=raw.get("meta", {}))
+
+
+# --------------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    """First attribute (or key) of ``obj`` among ``names``; lets this module follow estimator objects."""
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            v = getattr(obj, n)
+            return v() if callable(v) and n in ("pretrend_test",) else v
+    return default
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _row(outcome: str, method: str, est: Any, spec: str = "main analysis", section: str = "main",
+         **over: Any) -> dict[str, Any]:
+    """One estimates row from a result object (anything with estimate / se / ci_low / ...)."""
+    row = {
+        "outcome": outcome, "method": method, "spec": spec, "section": section,
+        "estimate": _f(_get(est, "estimate", "att")), "se": _f(_get(est, "se")),
+        "ci_low": _f(_get(est, "ci_low")), "ci_high": _f(_get(est, "ci_high")),
+        "p_value": _f(_get(est, "p_value")), "n_obs": int(_f(_get(est, "n_obs", default=0)) or 0),
+        "inference": str(_get(est, "inference", default="") or ""),
+        "warnings": " | ".join(_get(est, "warnings", default=[]) or []),
+        "planted": float("nan"),
+    }
+    row.update(over)
+    return row
+
+
+def _attempt(problems: list[str], what: str, fn: Callable[[], Any]) -> Any:
+    """Run one analysis; a failure is recorded (shown in the chapter) instead of stopping the case.
+
+    An estimator's :class:`UserInputError` (for example too few periods in a segment) is recorded too:
+    the case configuration was validated before, so this is a limit of the method on this panel.
+    """
+    try:
+        return fn()
+    except UserInputError as e:
+        problems.append(f"{what}: not estimable here: {e}")
+    except ImportError as e:
+        problems.append(f"{what}: not available in this build ({e}).")
+    except Exception as e:  # noqa: BLE001 - an estimator failing on this panel is reported, not hidden
+        problems.append(f"{what}: failed with {type(e).__name__}: {e}")
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+
+
+def load_case_panel(panel_source: str | None = None) -> pd.DataFrame:
+    """The long panel: the default (simulated + imported observed) or a user's tidy CSV."""
+    from . import data
+
+    return data.load_panel(panel_path=panel_source)
+
+
+def data_status(panel: pd.DataFrame, case: CaseConfig, source: str | None = None) -> dict[str, Any]:
+    """Counts of observed and simulated values, overall and for the treated province, by outcome."""
+    sub = panel[panel["indicator"].isin(case.outcomes) & panel[TIME].between(*case.window)]
+    own = sub[sub[UNIT] == case.province]
+    by = {}
+    for o in case.outcomes:
+        s = sub[sub["indicator"] == o]["status"].value_counts()
+        t = own[own["indicator"] == o]["status"].value_counts()
+        by[o] = {"observed": int(s.get("observed", 0)), "simulated": int(s.get("simulated", 0)),
+                 "province_observed": int(t.get("observed", 0)), "province_simulated": int(t.get("simulated", 0))}
+    n_sim = sum(v["simulated"] for v in by.values())
+    n_obs = sum(v["observed"] for v in by.values())
+    return {"panel_source": source or "default panel (data/panel/)", "simulated": n_sim, "observed": n_obs,
+            "any_simulated": n_sim > 0, "all_simulated": n_obs == 0, "by_outcome": by}
+
+
+def planted_effects(case: CaseConfig, truth: pd.DataFrame | None) -> pd.DataFrame:
+    """Planted effect by outcome and year for the treated province (all reforms planted there, summed)."""
+    if truth is None or truth.empty:
+        return pd.DataFrame(columns=["indicator", "year", "effect", "effect_reform"])
+    t = truth[(truth["province"] == case.province) & truth["indicator"].isin(case.outcomes)]
+    total = t.groupby(["indicator", "year"], as_index=False)["effect"].sum()
+    own = t[t["reform_id"] == case.reform].groupby(["indicator", "year"])["effect"].sum().rename("effect_reform")
+    return total.merge(own.reset_index(), on=["indicator", "year"], how="left").fillna({"effect_reform": 0.0})
+
+
+def _planted_summary(planted: pd.DataFrame, outcome: str, start: int, end: int) -> dict[str, float]:
+    p = planted[(planted["indicator"] == outcome) & planted["year"].between(start, end)].sort_values("year")
+    if p.empty:
+        return {"mean_post": float("nan"), "first_year": float("nan"), "slope": float("nan"),
+                "last_year": float("nan")}
+    eff = p["effect"].to_numpy(dtype=float)
+    slope = float(np.mean(np.diff(eff))) if len(eff) > 1 else float("nan")
+    return {"mean_post": float(eff.mean()), "first_year": float(eff[0]), "slope": slope,
+            "last_year": float(eff[-1])}
+
+
+def analysis_frame(wide: pd.DataFrame, case: CaseConfig, reform_year: int | None = None,
+                   drop_years: tuple[int, ...] = ()) -> pd.DataFrame:
+    """Treated province + donors within the window, with ``treated``, ``first_treated`` and ``post``."""
+    year = reform_year or case.reform_year
+    units = [case.province, *case.donors]
+    df = wide[wide[UNIT].isin(units) & wide[TIME].between(*case.window) & ~wide[TIME].isin(drop_years)].copy()
+    is_t = df[UNIT] == case.province
+    df["treated"] = (is_t & (df[TIME] >= year)).astype(int)
+    df["first_treated"] = np.where(is_t, year, 0)
+    df["post"] = (df[TIME] >= year).astype(int)
+    return df.sort_values([UNIT, TIME]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# the analyses
+
+
+def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
+    """Province, national mean (31 provinces, unweighted) and regional mean (others in the region)."""
+    region = provinces.region(case.province)
+    reg = provinces.table().set_index("province")["region"]
+    w = wide[wide[TIME].between(*case.window)]
+    out = []
+    for o in case.outcomes:
+        if o not in w:
+            continue
+        own = w[w[UNIT] == case.province][[TIME, o]].assign(series=case.province)
+        nat = w.groupby(TIME, as_index=False)[o].mean().assign(series="National mean (31 provinces)")
+        others = w[(w[UNIT].map(reg) == region) & (w[UNIT] != case.province)]
+        rg = others.groupby(TIME, as_index=False)[o].mean().assign(series=f"{region.title()} region mean")
+        for part in (own, nat, rg):
+            out.append(part.rename(columns={o: "value"}).assign(outcome=o))
+    return pd.concat(out, ignore_index=True)[["outcome", "series", TIME, "value"]] if out else pd.DataFrame()
+
+
+def province_facts(case: CaseConfig) -> pd.DataFrame:
+    """Facts-register rows for the province (reported figures with their sources)."""
+    try:
+        from . import facts as facts_mod
+
+        f = facts_mod.for_province(case.province)
+    except (ImportError, AttributeError):
+        from .data import load_facts
+
+        f = load_facts()
+        geo = f["geography"].astype(str)
+
+        def _is(g: str) -> bool:
+            try:
+                return provinces.resolve(g) == case.province
+            except UserInputError:
+                return False
+
+        f = f[geo.map(_is)]
+    return f.reset_index(drop=True)
+
+
+def donor_table(case: CaseConfig) -> pd.DataFrame:
+    rows = [{"province": case.province, "role": "treated", "reason": f"reform {case.reform} from {case.reform_year}"}]
+    rows += [{"province": p, "role": "excluded", "reason": r} for p, r in case.excluded.items()]
+    rows += [{"province": p, "role": "donor", "reason": "no reform row in data/policies.csv"} for p in case.donors]
+    return pd.DataFrame(rows)
+
+
+def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
+               tables: dict[str, list[pd.DataFrame]], planted: dict[str, float], n_perm: int) -> None:
+    def twfe_main() -> None:
+        from . import did, inference
+
+        est = functools.partial(did.twfe, outcome=o, unit=UNIT, time=TIME, treatment="treated")
+        r = did.twfe(df, o, UNIT, TIME, "treated", cluster=UNIT)
+        rows.append(_row(o, "TWFE DiD", r, spec="cluster-robust SE (unreliable with one treated province)",
+                         section="detail", planted=planted["mean_post"]))
+        rt = inference.randomization_test(est, df, UNIT, [case.province], "treated",
+                                          n_permutations=n_perm, seed=case.seed)
+        rows.append(_row(o, "TWFE DiD", r, inference="randomization test (placebo in space)",
+                         p_value=_f(_get(rt, "p_value")), ci_low=_f(_get(rt, "ci_low")),
+                         ci_high=_f(_get(rt, "ci_high")), se=float("nan"), warnings="",
+                         planted=planted["mean_post"]))
+        dist = _get(rt, "distribution", "permutation_estimates", "null_distribution")
+        if dist is not None:
+            tables["perm"].append(pd.DataFrame({"outcome": o, "estimate": np.asarray(dist, dtype=float)}))
+
+    _attempt(problems, f"TWFE with randomization test ({o})", twfe_main)
+
+    def es() -> None:
+        from . import did
+
+        r = did.event_study(df, o, UNIT, TIME, "first_treated", window=case.event_window, reference=-1,
+                            method="twfe", cluster=UNIT)
+        coefs = _get(r, "coefficients", "coefs", "table", "by_rel_time")
+        if isinstance(coefs, pd.DataFrame):
+            tables["event_study"].append(coefs.assign(outcome=o))
+        pre = _get(r, "pretrend", "pre_trend", "pretrend_test")
+        stat = _f(_get(pre, "statistic", "stat")) if pre is not None else _f(_get(r, "pretrend_stat"))
+        pval = _f(_get(pre, "p_value", "pvalue")) if pre is not None else _f(_get(r, "pretrend_p"))
+        tables["pretrend"].append(pd.DataFrame([{"outcome": o, "statistic": stat, "p_value": pval}]))
+        agg = _get(r, "aggregate", "post", "overall", default=r)
+        rows.append(_row(o, "Event study (post average)", agg if not callable(agg) else r,
+                         planted=planted["mean_post"]))
+
+    _attempt(problems, f"event study ({o})", es)
+
+    def cs() -> None:
+        from . import did
+
+        r = did.callaway_santanna(df, o, UNIT, TIME, "first_treated", control="never")
+        rows.append(_row(o, "Callaway-Sant'Anna", r.aggregate("simple"), planted=planted["mean_post"]))
+
+    _attempt(problems, f"Callaway-Sant'Anna ({o})", cs)
+
+
+def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
+                 tables: dict[str, list[pd.DataFrame]], planted: dict[str, float]) -> Any:
+    def fit() -> Any:
+        from . import synth
+
+        return synth.synthetic_control(df, o, UNIT, TIME, case.province, case.reform_year, donors=case.donors)
+
+    sc = _attempt(problems, f"synthetic control ({o})", fit)
+    if sc is None:
+        return None
+    w = pd.Series(sc.weights).rename("weight").rename_axis("donor").reset_index()
+    tables["synth_weights"].append(w.assign(outcome=o))
+    gap = pd.Series(sc.gap).rename("gap").rename_axis(TIME).reset_index()
+    tables["synth_gap"].append(gap.assign(outcome=o, unit=case.province, placebo=False))
+    stats = {"outcome": o, "pre_rmspe": _f(sc.pre_rmspe), "post_rmspe": _f(sc.post_rmspe), "p_value": np.nan}
+
+    def placebos() -> None:
+        pl = sc.placebo_in_space()
+        stats["p_value"] = _f(_get(pl, "p_value"))
+        gaps = _get(pl, "gaps", "placebo_gaps")
+        if isinstance(gaps, pd.DataFrame):
+            g = gaps if {UNIT, TIME}.issubset(gaps.columns) else (
+                gaps.rename_axis(TIME).reset_index().melt(id_vars=TIME, var_name=UNIT, value_name="gap"))
+            g = g.rename(columns={UNIT: "unit"})
+            tables["synth_gap"].append(g[g["unit"] != case.province].assign(outcome=o, placebo=True))
+
+    _attempt(problems, f"synthetic control placebos in space ({o})", placebos)
+    tables["synth_stats"].append(pd.DataFrame([stats]))
+    rows.append(_row(o, "Synthetic control", sc, estimate=_f(_get(sc, "att", "estimate")),
+                     p_value=stats["p_value"], inference="placebo in space (RMSPE-ratio rank)",
+                     planted=planted["mean_post"]))
+    return sc
+
+
+def _segmented_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
+                     tables: dict[str, list[pd.DataFrame]], planted: dict[str, float]) -> None:
+    def fit() -> None:
+        from . import trends
+
+        own = wide[(wide[UNIT] == case.province) & wide[TIME].between(*case.window)][[TIME, o]].dropna()
+        cuts = [case.reform_year]
+        shock = case.drop_year_check
+        if shock and abs(shock - case.reform_year) >= 2 and case.window[0] < shock <= case.window[1] - 1:
+            cuts.append(shock)  # the 2020 shock gets its own level and slope terms
+        r = trends.segmented(own, o, TIME, cuts)
+        inf = str(r.inference)
+        last = int(own[TIME].max())
+        rows.append(_row(o, "Segmented: level change", r.level_change, planted=planted["first_year"],
+                         inference=inf, n_obs=r.n_obs))
+        rows.append(_row(o, "Segmented: slope change", r.slope_change, planted=planted["slope"],
+                         inference=inf, n_obs=r.n_obs))
+        rows.append(_row(o, f"Segmented: effect in {last}", r, planted=planted["last_year"], inference=inf,
+                         spec=f"interruptions at {', '.join(map(str, cuts))}"))
+        cf = r.counterfactual.rename(columns={"estimate": "counterfactual", "ci_low": "cf_low",
+                                              "ci_high": "cf_high"}).drop(columns=["se"], errors="ignore")
+        t = pd.DataFrame({"observed": r.observed, "fitted": r.fitted}).join(cf, how="left")
+        tables["segmented"].append(t.rename_axis(TIME).reset_index().assign(outcome=o))
+
+    _attempt(problems, f"segmented trend model ({o})", fit)
+
+
+def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
+                      sc: Any, planted_tab: pd.DataFrame) -> None:
+    def twfe_on(df: pd.DataFrame) -> Any:
+        from . import did
+
+        return did.twfe(df, o, UNIT, TIME, "treated", cluster=UNIT)
+
+    pre_years = case.reform_year - case.window[0]
+    fake = case.reform_year - max(2, pre_years // 2)
+    if fake - case.window[0] >= 2:
+        def placebo_year() -> None:
+            pre = analysis_frame(wide, case, reform_year=fake)
+            pre = pre[pre[TIME] < case.reform_year]
+            rows.append(_row(o, "TWFE DiD", twfe_on(pre), spec=f"placebo reform year {fake} (pre-period only)",
+                             section="robustness", planted=0.0))
+        _attempt(problems, f"placebo reform year ({o})", placebo_year)
+    for y in case.robustness_years:
+        def alt(y: int = y) -> None:
+            p = _planted_summary(planted_tab, o, y, case.window[1])["mean_post"]
+            rows.append(_row(o, "TWFE DiD", twfe_on(analysis_frame(wide, case, reform_year=y)),
+                             spec=f"alternative reform year {y}", section="robustness", planted=p))
+        _attempt(problems, f"alternative reform year {y} ({o})", alt)
+    if case.drop_year_check and case.window[0] <= case.drop_year_check <= case.window[1]:
+        def drop() -> None:
+            rows.append(_row(o, "TWFE DiD", twfe_on(analysis_frame(wide, case, drop_years=(case.drop_year_check,))),
+                             spec=f"dropping {case.drop_year_check}", section="robustness",
+                             planted=_planted_summary(planted_tab, o, case.reform_year, case.window[1])["mean_post"]))
+        _attempt(problems, f"dropping {case.drop_year_check} ({o})", drop)
+    if sc is not None:
+        def loo() -> None:
+            res = sc.leave_one_out()
+            atts = pd.Series(_get(res, "atts", default=pd.Series(dtype=float)), dtype=float)
+            p = _planted_summary(planted_tab, o, case.reform_year, case.window[1])["mean_post"]
+            for dropped, att in atts.items():
+                rows.append(_row(o, "Synthetic control", {}, estimate=_f(att), spec=f"leave out {dropped}",
+                                 section="robustness", planted=p))
+        _attempt(problems, f"synthetic control leave-one-out ({o})", loo)
+        if case.reform_year - 3 - case.window[0] >= 3:
+            def pit() -> None:
+                r = sc.placebo_in_time(case.reform_year - 3)
+                rows.append(_row(o, "Synthetic control", r, estimate=_f(_get(r, "att", "estimate")),
+                                 spec=f"placebo in time: reform moved to {case.reform_year - 3}",
+                                 section="robustness", planted=0.0))
+            _attempt(problems, f"synthetic control placebo in time ({o})", pit)
+
+
+def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: str | None = None,
+             n_permutations: int | None = None, progress: bool = False) -> CaseResult:
+    """Run all analyses of ``case`` on ``panel`` (default: the project panel) and return the result."""
+    from . import data
+
+    panel = load_case_panel(panel_source) if panel is None else panel
+    missing = sorted(set(case.outcomes) - set(panel["indicator"].unique()))
+    if missing:
+        raise UserInputError(f"Case {case.case_id!r}: outcome(s) {', '.join(missing)} are not in the panel "
+                             f"({panel_source or 'default panel'}). Available: "
+                             + ", ".join(sorted(panel["indicator"].unique())) + ".")
+    if case.province not in set(panel[UNIT]):
+        raise UserInputError(f"Case {case.case_id!r}: the panel has no rows for {case.province}.")
+    status = data_status(panel, case, panel_source)
+    wide = data.wide(panel)
+    truth = None
+    if status["any_simulated"]:
+        try:
+            truth = data.load_truth()
+        except Exception:  # noqa: BLE001 - a user panel may have no truth file
+            truth = None
+    planted_tab = planted_effects(case, truth)
+    problems: list[str] = []
+    rows: list[dict[str, Any]] = []
+    tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in (
+        "event_study", "pretrend", "synth_weights", "synth_gap", "synth_stats", "segmented", "perm")}
+    df = analysis_frame(wide, case)
+    n_perm = n_permutations or case.n_permutations
+    outcomes = case.outcomes
+    if progress:
+        from tqdm.auto import tqdm
+
+        outcomes = tqdm(outcomes, desc=f"{case.case_id}: outcomes")
+    for o in outcomes:
+        planted = _planted_summary(planted_tab, o, case.reform_year, case.window[1])
+        _segmented_block(wide, case, o, problems, rows, tabs, planted)
+        _did_block(df, case, o, problems, rows, tabs, planted, n_perm)
+        sc = _synth_block(df, case, o, problems, rows, tabs, planted)
+        _robustness_block(wide, case, o, problems, rows, sc, planted_tab)
+    estimates = pd.DataFrame(rows, columns=list(_row("", "", {}).keys()))
+    tables = {k: pd.concat(v, ignore_index=True) for k, v in tabs.items() if v}
+    tables["trends"] = trends_table(wide, case)
+    tables["donors"] = donor_table(case)
+    tables["planted"] = planted_tab
+    facts = _attempt(problems, "facts register", lambda: province_facts(case))
+    if facts is not None:
+        tables["facts"] = facts
+        tables["claims"] = claims_check(facts, panel, case)
+    if case.compare_years:
+        tables["compare"] = compare_years(panel, facts, case)
+    meta = {"library_version": __version__, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "n_permutations": n_perm, "panel_source": panel_source}
+    return CaseResult(config=case.to_dict(), status=status, estimates=estimates, tables=tables,
+                      problems=problems, meta=meta)
+
+
+# --------------------------------------------------------------------------------------------------
+# text built from the numbers
+
+
+def _num(x: float, digits: int = 2) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+
+
+def _unit_words(outcome: str) -> str:
+    u = indicators.unit(outcome)
+    return "percentage points" if u == "%" else u
+
+
+def claims_check(facts: pd.DataFrame, panel: pd.DataFrame, case: CaseConfig,
+                 rel_tol: float = 0.01) -> pd.DataFrame:
+    """Each reported figure for the province beside the panel's value: agrees / differs / not checkable.
+
+    A figure is checkable only against an observed panel value of the same indicator and year; a
+    simulated value cannot confirm or contradict a report. Agreement allows ``rel_tol`` (rounding).
+    """
+    cols = ["year", "indicator", "reported", "unit", "kind", "source", "panel_value", "panel_status", "verdict"]
+    if facts is None or facts.empty:
+        return pd.DataFrame(columns=cols)
+    p = panel[panel[UNIT] == case.province].set_index(["indicator", TIME])
+    out = []
+    for f in facts.itertuples(index=False):
+        ind, year = str(getattr(f, "indicator", "")), getattr(f, "year", None)
+        row = {"year": year, "indicator": ind, "reported": getattr(f, "value", None),
+               "unit": getattr(f, "unit", ""), "kind": getattr(f, "kind", ""), "source": getattr(f, "source", ""),
+               "panel_value": float("nan"), "panel_status": ""}
+        try:
+            y = int(year)
+        except (TypeError, ValueError):
+            y = None
+        if y is None or (ind, y) not in p.index:
+            why = "indicator not in panel" if ind not in set(panel["indicator"]) else "year not in panel"
+            row["verdict"] = f"not checkable ({why})"
+        else:
+            hit = p.loc[(ind, y)]
+            hit = hit.iloc[0] if isinstance(hit, pd.DataFrame) else hit
+            row["panel_value"], row["panel_status"] = float(hit["value"]), str(hit["status"])
+            if row["panel_status"] != "observed":
+                row["verdict"] = "not checkable (panel value simulated)"
+            elif str(row["kind"]) == "target":
+                row["verdict"] = "not checkable (a target, not a reported value)"
+            else:
+                rep = _f(row["reported"])
+                ok = abs(row["panel_value"] - rep) <= rel_tol * max(abs(rep), 1e-9)
+                row["verdict"] = "agrees" if ok else "differs"
+        out.append(row)
+    return pd.DataFrame(out, columns=cols)
+
+
+def compare_years(panel: pd.DataFrame, facts: pd.DataFrame | None, case: CaseConfig) -> pd.DataFrame:
+    """Change between the case's ``compare_years`` in the panel, beside the change the reports imply."""
+    y0, y1 = case.compare_years[0], case.compare_years[-1]
+    p = panel[panel[UNIT] == case.province]
+    out = []
+    for o in case.outcomes:
+        s = p[p["indicator"] == o].set_index(TIME)
+        v0 = _f(s["value"].get(y0)) if y0 in s.index else float("nan")
+        v1 = _f(s["value"].get(y1)) if y1 in s.index else float("nan")
+        st = ", ".join(sorted(set(s.loc[[y for y in (y0, y1) if y in s.index], "status"]))) if len(s) else ""
+        rep0 = rep1 = float("nan")
+        if facts is not None and not facts.empty and "indicator" in facts:
+            f = facts[(facts["indicator"] == o) & (facts["kind"].astype(str) != "target")]
+            for y, name in ((y0, "rep0"), (y1, "rep1")):
+                vals = f[pd.to_numeric(f["year"], errors="coerce") == y]["value"]
+                if len(vals):
+                    if name == "rep0":
+                        rep0 = _f(vals.iloc[0])
+                    else:
+                        rep1 = _f(vals.iloc[0])
+        out.append({"outcome": o, "from": y0, "to": y1, "panel_from": v0, "panel_to": v1,
+                    "panel_change": v1 - v0, "panel_status": st, "reported_from": rep0, "reported_to": rep1,
+                    "reported_change": rep1 - rep0})
+    return pd.DataFrame(out)
+
+
+def data_status_text(status: dict[str, Any], case_label: str = "this chapter") -> str:
+    """Markdown for the data-status box: what is observed, what simulated, and how to read the chapter."""
+    n_sim, n_obs = status.get("simulated", 0), status.get("observed", 0)
+    src = status.get("panel_source", "default panel")
+    lines = [f"**Panel:** {src}. Of the values {case_label} uses, {n_obs:,} are observed and {n_sim:,} simulated."]
+    for o, v in status.get("by_outcome", {}).items():
+        lines.append(f"- {indicators.label(o)}: treated province {v['province_observed']} observed / "
+                     f"{v['province_simulated']} simulated values; all provinces {v['observed']:,} observed / "
+                     f"{v['simulated']:,} simulated.")
+    if status.get("all_simulated"):
+        lines.append("\n**Every value here is simulated.** The panel was generated from a documented model "
+                     "with reform effects planted in it, so the estimates below show whether the methods "
+                     "recover a known effect. They demonstrate the method; they are **not** estimates of the "
+                     "reform's real effect. Each estimate is shown beside the planted effect.")
+    elif status.get("any_simulated"):
+        lines.append("\n**Some values are simulated.** Estimates mix observed and simulated values and cannot be "
+                     "read as findings about the reform; the tables mark which values are which.")
+    else:
+        lines.append("\nAll values are observed (imported by the user); estimates describe the data as imported.")
+    return "\n".join(lines)
+
+
+def interpretation(estimates: pd.DataFrame, outcome: str, simulated: bool, alpha: float = 0.05) -> str:
+    """A short hedged paragraph for one outcome from the main estimates: direction, size, CI, agreement.
+
+    The wording follows the numbers: "consistent with an increase" only when the interval excludes zero,
+    "no clear effect" otherwise; method agreement is judged on signs and overlapping intervals. With
+    simulated data the paragraph compares each estimate with the planted effect and says that this
+    demonstrates the method, not the reform's real effect.
+    """
+    e = estimates[(estimates["outcome"] == outcome) & (estimates["section"] == "main")
+                  & estimates["method"].isin(ATT_METHODS)].dropna(subset=["estimate"])
+    label = indicators.label(outcome)
+    if e.empty:
+        return f"No average-effect estimate is available for {label.lower()}."
+    unit = _unit_words(outcome)
+    e = e.drop_duplicates("method", keep="last")
+    parts = []
+    for r in e.itertuples(index=False):
+        ci = "" if math.isnan(r.ci_low) else f" ({100 * (1 - alpha):.0f}% CI {_num(r.ci_low)} to {_num(r.ci_high)})"
+        parts.append(f"{r.method} {_num(r.estimate)}{ci}")
+    signs = np.sign(e["estimate"].to_numpy())
+    with_ci = e.dropna(subset=["ci_low", "ci_high"])
+    excl = with_ci[(with_ci["ci_low"] > 0) | (with_ci["ci_high"] < 0)]
+    same_sign = bool(np.all(signs == signs[0])) and signs[0] != 0
+    direction = "increase" if signs[0] > 0 else "decrease"
+    mean = float(e["estimate"].mean())
+    if same_sign and len(excl) == len(with_ci) and len(with_ci) > 0:
+        head = (f"For {label.lower()}, all {len(e)} methods point to an {direction} after the reform, of about "
+                f"{_num(abs(mean))} {unit} on average, and every interval excludes zero.")
+    elif same_sign:
+        head = (f"For {label.lower()}, the methods agree on the sign (an {direction} of about {_num(abs(mean))} "
+                f"{unit} on average), but {len(with_ci) - len(excl)} of {len(with_ci)} intervals include zero, "
+                "so the evidence for an effect is weak.")
+    else:
+        head = (f"For {label.lower()}, the methods disagree on the direction of the change, so the data give no "
+                "clear effect.")
+    text = head + " Estimates: " + "; ".join(parts) + "."
+    if simulated:
+        planted = e["planted"].dropna()
+        if len(planted):
+            pl = float(planted.iloc[0])
+            cov = [r.method for r in with_ci.itertuples(index=False) if r.ci_low <= pl <= r.ci_high]
+            text += (f" The planted average effect in the simulated panel is {_num(pl)} {unit}; "
+                     f"{len(cov)} of {len(with_ci)} intervals contain it"
+                     + (f" ({', '.join(cov)})" if cov else "") + ".")
+        text += (" Because the data are simulated, this demonstrates how the methods behave; it is not an "
+                 "estimate of the reform's real effect.")
+    return text
+
+
+def reform_brief(reform_id: str) -> dict[str, Any]:
+    """The reform's short description and its sources from ``data/reform_briefs.yml`` (empty if none)."""
+    import yaml
+
+    from .paths import DATA
+
+    path = DATA / "reform_briefs.yml"
+    briefs = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return dict((briefs or {}).get(reform_id) or {})
+
+
+def year_text(config: dict[str, Any]) -> str:
+    """One sentence on where the reform year comes from (stated, inferred, assumed or user-given)."""
+    y, src, why = config["reform_year"], config["reform_year_source"], config.get("reform_year_reasoning", "")
+    if src.startswith("policy (stated)"):
+        return f"The reform year used is **{y}**, as stated in the source. {why}"
+    if src.startswith("policy (inferred)"):
+        return f"The reform year used is **{y}**, **inferred** (not stated) in data/policies.csv: {why}"
+    if src == "user":
+        return f"The reform and its year (**{y}**) are **user-specified**: {why}"
+    alt = ", ".join(str(v) for v in config.get("robustness_years", []))
+    return (f"The reform year used is **{y}**, an **assumption** of this case (the source gives no year): {why} "
+            f"Part 7 re-estimates with {alt}.")
+
+
+def summary_table(result: CaseResult) -> pd.DataFrame:
+    """The main estimates, one row per outcome and method, with the planted effect when simulated."""
+    e = result.main_estimates()
+    cols = ["outcome", "method", "estimate", "ci_low", "ci_high", "p_value", "inference"]
+    if result.simulated:
+        cols.append("planted")
+    t = e[cols].copy()
+    t["outcome"] = t["outcome"].map(indicators.label)
+    return t

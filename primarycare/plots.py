@@ -1,0 +1,177 @@
+"""Figures for the case chapters and the synthesis, in one consistent style.
+
+Every function takes tidy tables (as stored in a :class:`~primarycare.case.CaseResult`) and returns a
+matplotlib ``Figure`` that is not registered with pyplot (notebooks ``display`` it once). Labels are in
+English so no CJK font is needed. Any figure drawn from simulated values carries a large "SIMULATED
+DATA" mark (project rule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import indicators
+
+PALETTE = {"treated": "#c0392b", "synthetic": "#2c3e50", "national": "#7f8c8d", "region": "#2980b9",
+           "facts": "#f39c12", "placebo": "#b0b7bd", "planted": "#27ae60"}
+STAMP = "SIMULATED DATA"
+
+
+def _figure(width: float = 7.5, height: float = 4.2, ncols: int = 1) -> tuple[Any, Any]:
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    mpl.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
+                         "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False,
+                         "axes.grid": True, "grid.alpha": 0.3})
+    fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def stamp(fig: Any, simulated: bool = True) -> Any:
+    """Mark a figure as drawn from simulated values (large translucent diagonal text plus a corner note)."""
+    if simulated:
+        fig.text(0.5, 0.5, STAMP, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
+                 alpha=0.16, fontweight="bold", zorder=100)
+        fig.text(0.995, 0.005, "Simulated data: demonstrates the method, not the reform's real effect",
+                 ha="right", va="bottom", fontsize=8, color="#c0392b")
+    return fig
+
+
+def _ylabel(outcome: str) -> str:
+    return f"{indicators.label(outcome)} ({indicators.unit(outcome)})"
+
+
+def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFrame | None = None,
+           simulated: bool = True, title: str | None = None) -> Any:
+    """Province vs national and regional means, reported figures (facts register) as distinct markers."""
+    fig, ax = _figure()
+    t = table[table["outcome"] == outcome]
+    series = list(dict.fromkeys(t["series"]))
+    for i, s in enumerate(series):
+        d = t[t["series"] == s].sort_values("year")
+        color = PALETTE["treated"] if i == 0 else (PALETTE["national"] if "National" in s else PALETTE["region"])
+        ax.plot(d["year"], d["value"], marker="o" if i == 0 else None, ms=3, lw=2.2 if i == 0 else 1.5,
+                color=color, ls="-" if i == 0 else "--", label=s + (" (simulated)" if simulated and i == 0 else ""))
+    if facts is not None and not facts.empty:
+        f = facts[(facts["indicator"] == outcome) & (facts["kind"].astype(str) != "target")]
+        f = f[pd.to_numeric(f["year"], errors="coerce").notna()]
+        if len(f):
+            ax.scatter(pd.to_numeric(f["year"]), pd.to_numeric(f["value"]), marker="D", s=60, zorder=5,
+                       color=PALETTE["facts"], edgecolor="black", label="Reported figure (facts register)")
+    ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
+    ax.annotate("reform", (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=9, va="top")
+    ax.set_xlabel("Year")
+    ax.set_ylabel(_ylabel(outcome))
+    ax.set_title(title or indicators.label(outcome))
+    ax.legend(loc="best")
+    return stamp(fig, simulated)
+
+
+def segmented(table: pd.DataFrame, outcome: str, reform_year: int, simulated: bool = True) -> Any:
+    """Observed series, fitted segmented trend and the counterfactual projection with its interval."""
+    fig, ax = _figure()
+    t = table[table["outcome"] == outcome].sort_values("year")
+    obs = next((c for c in ("observed", "y", outcome) if c in t), None)
+    if obs:
+        ax.plot(t["year"], t[obs], "o", color=PALETTE["treated"], ms=4, label="Observed" +
+                (" (simulated)" if simulated else ""))
+    if "fitted" in t:
+        ax.plot(t["year"], t["fitted"], color=PALETTE["treated"], lw=2, label="Segmented fit")
+    cf = next((c for c in ("counterfactual", "projection") if c in t), None)
+    if cf:
+        post = t[t["year"] >= reform_year - 1]
+        ax.plot(post["year"], post[cf], color=PALETTE["synthetic"], lw=2, ls="--",
+                label="Counterfactual (pre-reform trend projected)")
+        lo = next((c for c in ("cf_low", "counterfactual_low", "ci_low", "lower") if c in t), None)
+        hi = next((c for c in ("cf_high", "counterfactual_high", "ci_high", "upper") if c in t), None)
+        if lo and hi:
+            ax.fill_between(post["year"], post[lo], post[hi], color=PALETTE["synthetic"], alpha=0.15,
+                            label="95% interval of the projection")
+    ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
+    ax.set_xlabel("Year")
+    ax.set_ylabel(_ylabel(outcome))
+    ax.set_title(f"Segmented trend: {indicators.label(outcome)}")
+    ax.legend(loc="best")
+    return stamp(fig, simulated)
+
+
+def event_study(table: pd.DataFrame, outcome: str, planted: pd.DataFrame | None = None,
+                reform_year: int | None = None, simulated: bool = True) -> Any:
+    """Relative-time coefficients with 95% intervals; the planted path (if simulated) as a line."""
+    fig, ax = _figure()
+    t = table[table["outcome"] == outcome].sort_values("rel_time")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axvline(-0.5, color="black", lw=1, ls=":")
+    ax.errorbar(t["rel_time"], t["estimate"], yerr=[t["estimate"] - t["ci_low"], t["ci_high"] - t["estimate"]],
+                fmt="o", color=PALETTE["treated"], capsize=3, label="Estimate with 95% CI")
+    if planted is not None and reform_year is not None and not planted.empty:
+        p = planted[planted["indicator"] == outcome].copy()
+        p["rel_time"] = p["year"] - reform_year
+        p = p[p["rel_time"].between(t["rel_time"].min(), t["rel_time"].max())]
+        if len(p):
+            ax.plot(p["rel_time"], p["effect"], color=PALETTE["planted"], lw=2, ls="--", label="Planted effect")
+    ax.set_xlabel("Years relative to the reform (reference: -1)")
+    ax.set_ylabel(f"Effect ({indicators.unit(outcome)})")
+    ax.set_title(f"Event study: {indicators.label(outcome)}")
+    ax.legend(loc="best")
+    return stamp(fig, simulated)
+
+
+def synth_gap(gaps: pd.DataFrame, outcome: str, treated: str, reform_year: int, simulated: bool = True) -> Any:
+    """Gap (treated minus synthetic) and the placebo gaps of every donor (spaghetti)."""
+    fig, ax = _figure()
+    g = gaps[gaps["outcome"] == outcome]
+    for _u, d in g[g["placebo"].astype(bool)].groupby("unit"):
+        ax.plot(d["year"], d["gap"], color=PALETTE["placebo"], lw=1, alpha=0.8)
+    d = g[~g["placebo"].astype(bool)].sort_values("year")
+    ax.plot(d["year"], d["gap"], color=PALETTE["treated"], lw=2.5, label=f"{treated} minus synthetic")
+    if g["placebo"].astype(bool).any():
+        ax.plot([], [], color=PALETTE["placebo"], label="Placebo: each donor as if treated")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
+    ax.set_xlabel("Year")
+    ax.set_ylabel(f"Gap ({indicators.unit(outcome)})")
+    ax.set_title(f"Synthetic control gap: {indicators.label(outcome)}")
+    ax.legend(loc="best")
+    return stamp(fig, simulated)
+
+
+def permutation(dist: pd.DataFrame, outcome: str, observed: float, simulated: bool = True) -> Any:
+    """Randomization distribution of the TWFE estimate with the observed estimate marked."""
+    fig, ax = _figure(6.5, 3.4)
+    x = dist.loc[dist["outcome"] == outcome, "estimate"].to_numpy(float)
+    ax.hist(x, bins=min(40, max(10, len(x) // 5)), color=PALETTE["placebo"], edgecolor="white",
+            label="Placebo reassignments")
+    ax.axvline(observed, color=PALETTE["treated"], lw=2.5, label="Actual assignment")
+    ax.set_xlabel(f"TWFE estimate ({indicators.unit(outcome)})")
+    ax.set_ylabel("Count")
+    ax.set_title(f"Randomization test: {indicators.label(outcome)}")
+    ax.legend(loc="best")
+    return stamp(fig, simulated)
+
+
+def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = True,
+           title: str = "Estimates across cases") -> Any:
+    """Forest plot: one row per estimate (point and 95% CI), planted effects as open green diamonds."""
+    e = estimates.reset_index(drop=True)
+    fig, ax = _figure(8, max(2.5, 0.32 * len(e) + 1.2))
+    y = np.arange(len(e))[::-1]
+    has_ci = e["ci_low"].notna() & e["ci_high"].notna()
+    ax.errorbar(e.loc[has_ci, "estimate"], y[has_ci.to_numpy()],
+                xerr=[e.loc[has_ci, "estimate"] - e.loc[has_ci, "ci_low"],
+                      e.loc[has_ci, "ci_high"] - e.loc[has_ci, "estimate"]],
+                fmt="o", color=PALETTE["treated"], capsize=2, label="Estimate with 95% CI")
+    ax.plot(e.loc[~has_ci, "estimate"], y[~has_ci.to_numpy()], "s", color=PALETTE["synthetic"],
+            label="Estimate (no CI defined)")
+    if "planted" in e and e["planted"].notna().any():
+        ax.plot(e["planted"], y, "D", mfc="none", color=PALETTE["planted"], ms=7, label="Planted effect")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, e[label_col].tolist(), fontsize=8)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    return stamp(fig, simulated)
