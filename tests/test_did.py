@@ -1,0 +1,248 @@
+"""DiD estimators against peer packages (pyfixest, differences) and their defining identities."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from primarycare import did
+from primarycare.errors import UserInputError
+from primarycare.simulate import simulate_staggered
+
+pf = pytest.importorskip("pyfixest")
+
+
+def _panel(seed: int = 1, **kw) -> pd.DataFrame:
+    args = dict(n_units=40, n_periods=10, n_cohorts=3, heterogeneous=True, dynamic=0.2, seed=seed)
+    args.update(kw)
+    df = simulate_staggered(**args)
+    df["region"] = df["unit"] % 6
+    return df
+
+
+PANELS = {
+    "balanced": dict(),
+    "unbalanced": dict(drop_share=0.08),
+    "no_never_treated": dict(never_share=0.0),
+    "unbalanced_no_never": dict(never_share=0.0, drop_share=0.08, seed=3),
+}
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a / b - 1)
+
+
+@pytest.mark.parametrize("name", list(PANELS))
+@pytest.mark.parametrize("cluster", ["unit", "region"])
+@pytest.mark.parametrize("small_sample", ["nonnested", "none"])
+def test_twfe_matches_pyfixest_crv1(name, cluster, small_sample):
+    df = _panel(**PANELS[name])
+    r = did.twfe(df, "y", "unit", "time", "treated", cluster=cluster, small_sample=small_sample)
+    m = pf.feols("y ~ treated | unit + time", df, vcov={"CRV1": cluster},
+                 ssc=pf.ssc(k_adj=True, k_fixef=small_sample, G_adj=True))
+    assert _rel(r.estimate, m.coef().iloc[0]) < 1e-8
+    assert _rel(r.se, m.se().iloc[0]) < 1e-8
+    assert abs(r.p_value - m.pvalue().iloc[0]) < 1e-7
+    assert r.n_obs == m._N
+
+
+def test_twfe_default_ssc_is_pyfixest_default_and_iid():
+    df = _panel(drop_share=0.05)
+    r = did.twfe(df, "y", "unit", "time", "treated", cluster="unit")
+    m = pf.feols("y ~ treated | unit + time", df, vcov={"CRV1": "unit"})
+    assert _rel(r.se, m.se().iloc[0]) < 1e-8
+    r = did.twfe(df, "y", "unit", "time", "treated")
+    m = pf.feols("y ~ treated | unit + time", df, vcov="iid")
+    assert _rel(r.se, m.se().iloc[0]) < 1e-8
+    assert any("no clustering" in w for w in r.warnings)
+
+
+def test_twfe_weights_match_pyfixest():
+    df = _panel(drop_share=0.05)
+    df["w"] = 0.5 + (df["unit"] % 5) / 4
+    r = did.twfe(df, "y", "unit", "time", "treated", cluster="unit", weights="w")
+    m = pf.feols("y ~ treated | unit + time", df, vcov={"CRV1": "unit"}, weights="w")
+    assert _rel(r.estimate, m.coef().iloc[0]) < 1e-8
+    assert _rel(r.se, m.se().iloc[0]) < 1e-8
+
+
+def test_twfe_one_treated_cluster_warns_and_points_to_randomization():
+    df = _panel(n_units=31, n_periods=14, cohorts={2016: 1 / 31})
+    r = did.twfe(df, "y", "unit", "time", "treated", cluster="unit")
+    assert r.n_treated_clusters == 1
+    assert any("randomization_test" in w for w in r.warnings)
+    assert "WARNING" in r.summary() and "randomization_test" in r.summary()
+    assert "randomization_test" in r.to_frame()["warnings"].iloc[0]
+
+
+def test_twfe_user_errors():
+    df = _panel()
+    with pytest.raises(UserInputError, match="not in the data"):
+        did.twfe(df, "nope", "unit", "time", "treated")
+    bad = df.copy()
+    bad.loc[3, "treated"] = 2
+    with pytest.raises(UserInputError, match="0/1"):
+        did.twfe(bad, "y", "unit", "time", "treated")
+    with pytest.raises(UserInputError, match="one row"):
+        did.twfe(pd.concat([df, df.head(1)]), "y", "unit", "time", "treated")
+
+
+@pytest.mark.parametrize("name", ["balanced", "no_never_treated"])
+def test_event_study_twfe_matches_pyfixest(name):
+    df = _panel(**PANELS[name])
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-3, 4), method="twfe")
+    df["rel"] = np.where(df.first_treated > 0, df.time - df.first_treated, -1).clip(-3, 4)
+    m = pf.feols("y ~ i(rel, ref=-1) | unit + time", df, vcov={"CRV1": "unit"})
+    t = r.table[~r.table.reference]
+    np.testing.assert_allclose(t.estimate.to_numpy(), m.coef().to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(t.se.to_numpy(), m.se().to_numpy(), rtol=1e-8)
+    assert set(r.table.columns) >= {"rel_time", "estimate", "se", "ci_low", "ci_high"}
+    assert {"statistic", "df", "p_value"} <= set(r.pretrend)
+
+
+@pytest.mark.parametrize("name", ["balanced", "unbalanced"])
+def test_sun_abraham_matches_pyfixest_saturated(name):
+    df = _panel()
+    if name == "unbalanced":
+        # pyfixest takes a unit's first *observed* treated period as its cohort, so keep that row
+        rng = np.random.default_rng(0)
+        drop = (rng.random(len(df)) < 0.08) & (df.time != df.first_treated)
+        df = df.loc[~drop].reset_index(drop=True)
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-20, 20), method="sun_abraham")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = pf.event_study(df, yname="y", idname="unit", tname="time", gname="first_treated",
+                             estimator="saturated")
+        agg = fit.aggregate()
+    agg.index = agg.index.astype(int)
+    t = r.table[~r.table.reference].set_index("rel_time")
+    common = t.index.intersection(agg.index)
+    assert len(common) == len(t)
+    np.testing.assert_allclose(t.loc[common, "estimate"], agg.loc[common, "Estimate"].astype(float), rtol=1e-7)
+    np.testing.assert_allclose(t.loc[common, "se"], agg.loc[common, "Std. Error"].astype(float), rtol=1e-6)
+
+
+def test_imputation_matches_pyfixest_did2s():
+    df = _panel()
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-3, 20), method="imputation")
+    df["relpost"] = np.where(df.treated == 1, df.time - df.first_treated, -1)
+    m = pf.did2s(df, yname="y", first_stage="~ 0 | unit + time", second_stage="~ i(relpost, ref=-1)",
+                 treatment="treated", cluster="unit")
+    t = r.table[r.table.rel_time >= 0]
+    np.testing.assert_allclose(t.estimate.to_numpy(), m.coef().to_numpy(), rtol=1e-7)
+    np.testing.assert_allclose(t.se.to_numpy(), m.se().to_numpy(), rtol=1e-6)
+    # aggregate = average imputed effect over all treated observations
+    assert r.estimate == pytest.approx(np.average(t.estimate, weights=t.n_obs))
+
+
+def test_imputation_unbalanced_recovers_twfe_free_effects():
+    df = _panel(drop_share=0.1, heterogeneous=False, dynamic=0.0, seed=7)
+    r = did.event_study(df, "y", "unit", "time", "first_treated", method="imputation")
+    assert np.isfinite(r.estimate) and np.isfinite(r.se) and r.se > 0
+    assert np.isfinite(r.pretrend["p_value"])
+
+
+def test_event_study_window_and_method_errors():
+    df = _panel()
+    with pytest.raises(UserInputError):
+        did.event_study(df, "y", "unit", "time", "first_treated", window=(0, 5))
+    with pytest.raises(UserInputError):
+        did.event_study(df, "y", "unit", "time", "first_treated", method="magic")
+
+
+# Callaway and Sant'Anna against the `differences` package -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cs_panel() -> pd.DataFrame:
+    return simulate_staggered(n_units=50, n_periods=8, n_cohorts=3, seed=2, heterogeneous=True)
+
+
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+@pytest.mark.parametrize("base_period", ["varying", "universal"])
+@pytest.mark.parametrize("anticipation", [0, 1])
+def test_callaway_santanna_matches_differences(cs_panel, control, base_period, anticipation):
+    differences = pytest.importorskip("differences")
+    dd = cs_panel.copy()
+    dd["cohort"] = dd.first_treated.replace(0, np.nan)
+    dd = dd.set_index(["unit", "time"])
+    att = differences.ATTgt(data=dd, cohort_column="cohort", base_period=base_period, anticipation=anticipation)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        att.fit(formula="y", control_group={"never": "never_treated", "not_yet": "not_yet_treated"}[control],
+                progress_bar=False)
+    theirs = att.results()
+    theirs.columns = ["att", "se", "lo", "hi", "star"]
+    theirs = theirs.reset_index()
+    mine = did.callaway_santanna(cs_panel, "y", "unit", "time", "first_treated", control=control,
+                                 anticipation=anticipation, base_period=base_period)
+    m = mine.attgt.merge(theirs, on=["cohort", "time"], suffixes=("", "_d"))
+    assert len(m) == len(mine.attgt) == len(theirs)
+    np.testing.assert_allclose(m.att, m.att_d, atol=1e-6)
+    nz = m.se_d > 0
+    np.testing.assert_allclose(m.se[nz], m.se_d[nz], rtol=0.05)
+    for kind, theirs_kind in [("simple", "simple"), ("dynamic", "event"), ("group", "cohort"), ("calendar", "time")]:
+        a = mine.aggregate(kind)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            b = att.aggregate(theirs_kind)
+        est, se = b.iloc[:, 0].to_numpy(float), b.iloc[:, 1].to_numpy(float)
+        if kind == "simple":
+            assert a.estimate == pytest.approx(est[0], abs=1e-6)
+            assert a.se == pytest.approx(se[0], rel=0.05)
+        else:
+            np.testing.assert_allclose(a.table.estimate, est, atol=1e-6)
+            ok = se > 0
+            np.testing.assert_allclose(a.table.se.to_numpy()[ok], se[ok], rtol=0.05)
+
+
+def test_cs_dynamic_uniform_band_is_wider_and_seeded(cs_panel):
+    r = did.callaway_santanna(cs_panel, "y", "unit", "time", "first_treated")
+    a1, a2 = r.aggregate("dynamic", seed=5), r.aggregate("dynamic", seed=5)
+    assert a1.critical_value == a2.critical_value
+    assert a1.critical_value > 1.96
+    assert (a1.table.band_high - a1.table.band_low >= a1.table.ci_high - a1.table.ci_low).all()
+
+
+def test_cs_no_valid_comparison_is_reported(cs_panel):
+    everyone = cs_panel.loc[cs_panel.first_treated > 0]
+    with pytest.raises(UserInputError, match="not_yet"):
+        did.callaway_santanna(everyone, "y", "unit", "time", "first_treated", control="never")
+    r = did.callaway_santanna(everyone, "y", "unit", "time", "first_treated", control="not_yet")
+    assert any("no comparison units" in w for w in r.warnings)  # the last cohort's late periods
+    assert r.attgt["att"].notna().all() and np.isfinite(r.estimate)
+    last = everyone.first_treated.max()
+    assert (r.attgt.loc[r.attgt.cohort == last, "time"] < last).all()
+    one = everyone.loc[everyone.first_treated == last]
+    with pytest.raises(UserInputError, match="no ATT"):
+        did.callaway_santanna(one, "y", "unit", "time", "first_treated", control="not_yet")
+
+
+# Goodman-Bacon ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(never_share=0.0), dict(cohorts={2012: 0.3, 2015: 0.3})])
+def test_bacon_weights_sum_to_one_and_reproduce_twfe(kw):
+    df = _panel(**kw)
+    b = did.bacon_decomposition(df, "y", "unit", "time", "first_treated")
+    t = did.twfe(df, "y", "unit", "time", "treated", cluster="unit")
+    assert b.table.weight.sum() == pytest.approx(1.0, abs=1e-10)
+    assert (b.table.weight >= 0).all()
+    assert b.estimate == pytest.approx(t.estimate, rel=1e-10)
+    assert set(b.table.columns) >= {"type", "estimate", "weight"}
+
+
+def test_bacon_always_treated_and_unbalanced():
+    df = _panel()
+    df.loc[df.unit < 4, "first_treated"] = df.time.min()  # always treated from the first period
+    df["treated"] = ((df.first_treated > 0) & (df.time >= df.first_treated)).astype(int)
+    b = did.bacon_decomposition(df, "y", "unit", "time", "first_treated")
+    assert "later vs always treated" in set(b.table.type)
+    assert b.estimate == pytest.approx(did.twfe(df, "y", "unit", "time", "treated").estimate, rel=1e-10)
+    ub = _panel(drop_share=0.01)
+    r = did.bacon_decomposition(ub, "y", "unit", "time", "first_treated")
+    assert any("unbalanced" in w for w in r.warnings)
+    assert r.estimate == pytest.approx(r.twfe_estimate, rel=1e-10)
