@@ -213,7 +213,9 @@ def randomization_test(
     do_ci = ci if ci is not None else (fast or len(assign) <= 200)
     lo = hi = float("nan")
     if do_ci:
-        lo, hi = _invert(pfun, b_obs, float(np.std(dist)), alpha)
+        # the fast p-value function is cheap: fine grid; each generic evaluation refits every assignment
+        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha) if fast
+                  else _invert(pfun, b_obs, float(np.std(dist)), alpha, grid=25, tol=1e-6))
     warn = list(getattr(observed, "warnings", []) or [])
     warn = [w for w in warn if "randomization_test" not in w and "independent errors" not in w]
     smallest = 1.0 / len(assign) if enumerated else 1.0 / (1 + len(assign))
