@@ -18,7 +18,10 @@ default, ``floor(4 (n/100)^(2/9))`` (Newey and West 1994). ``hac_lags=0`` gives 
 (White) errors with no autocorrelation correction. ``errors="ar1"`` models AR(1) errors by feasible GLS:
 statsmodels ``GLSAR`` iterated to convergence (iterative Cochrane and Orcutt 1949; the first observation
 is dropped in the whitened regression, unlike Prais and Winsten 1954). Intervals and p-values use the
-t distribution with the residual degrees of freedom in both cases.
+t distribution with the residual degrees of freedom in both cases. Feasible GLS with an estimated rho
+under-covers in short series (rho-hat is biased towards zero; Park and Mitchell 1980): in the project's
+Monte Carlo (rho = 0.5) a nominal 95% interval for the slope change covers about 88% of the time with 60
+periods and 92% with 120, against about 65-75% for OLS errors without autocorrelation correction.
 """
 
 from __future__ import annotations
@@ -126,15 +129,15 @@ class Segmented(Estimate):
 
 
 def _lincom(res: Any, c: np.ndarray, alpha: float) -> Coefficient:
-    tt = res.t_test(c.reshape(1, -1))
-    lo, hi = np.asarray(tt.conf_int(alpha=alpha)).ravel()
-    return Coefficient(
-        estimate=float(np.ravel(tt.effect)[0]),
-        se=float(np.ravel(tt.sd)[0]),
-        ci_low=float(lo),
-        ci_high=float(hi),
-        p_value=float(np.ravel(tt.pvalue)[0]),
-    )
+    """A linear combination ``c'b`` with its se, t-based interval (residual df) and two-sided p-value."""
+    b = np.asarray(res.params)
+    cov = np.asarray(res.cov_params())
+    est = float(c @ b)
+    se = float(np.sqrt(max(c @ cov @ c, 0.0)))
+    df = float(res.df_resid)
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    p = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else float("nan")
+    return Coefficient(estimate=est, se=se, ci_low=est - crit * se, ci_high=est + crit * se, p_value=p)
 
 
 def _as_list(interruption: Any) -> list[Any]:
@@ -241,7 +244,7 @@ def segmented(
         lags = newey_west_lags(n) if hac_lags is None else int(hac_lags)
         if lags < 0:
             raise UserInputError(f"segmented: hac_lags must be a non-negative integer; got {hac_lags!r}.")
-        res = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
+        res = sm.OLS(y, X.to_numpy()).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
         inference = f"OLS, Newey-West HAC se ({lags} lag{'s' if lags != 1 else ''}), t({int(res.df_resid)})"
     else:
         if np.any(np.diff(times.astype(float)) != np.diff(times.astype(float))[0]):
@@ -249,11 +252,16 @@ def segmented(
                 "segmented(errors='ar1'): the periods are not equally spaced (a missing year?); AR(1) errors "
                 "assume consecutive periods. Fill the gap or use errors='ols'."
             )
-        model = sm.GLSAR(y, X, rho=1)
+        model = sm.GLSAR(y, X.to_numpy(), rho=1)
         res = model.iterative_fit(maxiter=100, rtol=1e-8)
         rho = float(np.ravel(model.rho)[0])
         inference = (
             f"AR(1) errors by iterative Cochrane-Orcutt (GLSAR), rho = {rho:.3f}, t({int(res.df_resid)})"
+        )
+        notes.append(
+            "AR(1) feasible GLS intervals are somewhat too narrow in short series because the estimated "
+            "rho is biased towards zero (coverage of a nominal 95% interval about 88% with 60 periods "
+            "and 92% with 120 in this project's tests)."
         )
         if abs(rho) >= 0.99:
             notes.append(
