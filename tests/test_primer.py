@@ -1,0 +1,100 @@
+"""The methods primer, glossary and bibliography hang together (fast, static checks; the build executes
+the notebooks), and the reader boxes and teaching data in primarycare.book behave."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from primarycare import book
+from primarycare.errors import UserInputError
+
+ROOT = Path(__file__).resolve().parent.parent
+PRIMER = sorted((ROOT / "notebooks" / "primer").glob("*.ipynb"))
+BIB = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+GLOSSARY = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _glossary_terms() -> set[str]:
+    terms: set[str] = set()
+    for block in re.findall(r"```\{glossary\}\n(.*?)```", GLOSSARY, flags=re.S):
+        for line in block.splitlines():
+            if line and not line.startswith(" "):
+                terms.add(line.strip().lower())
+    return terms
+
+
+def test_six_primer_chapters():
+    assert [p.name[:2] for p in PRIMER] == ["01", "02", "03", "04", "05", "06"]
+
+
+@pytest.mark.parametrize("path", PRIMER, ids=lambda p: p.stem)
+def test_primer_notebook_is_thin_clean_and_has_exercises(path):
+    cells = _cells(path)
+    assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), "outputs are committed"
+    code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+    text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    assert "book.simulated_notice()" in code, "the simulated-data notice is not shown"
+    assert "simulated" in text.lower()
+    exercises = re.findall(r"```\{exercise\}\n:label: (\S+)", text)
+    solutions = re.findall(r"```\{solution\} (\S+)\n:class: dropdown", text)
+    assert exercises and sorted(exercises) == sorted(solutions), "every exercise needs a dropdown solution"
+    assert re.search(r"(?i)(change|try) .*rerun|rerun", text), "no runnable change-the-parameter exercise"
+
+
+@pytest.mark.parametrize("path", PRIMER, ids=lambda p: p.stem)
+def test_citations_and_terms_resolve(path):
+    text = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    keys = {k.strip() for group in re.findall(r"\{cite(?::[tp])?\}`([^`]+)`", text) for k in group.split(",")}
+    missing = sorted(k for k in keys if not re.search(rf"@\w+\{{{re.escape(k)},", BIB))
+    assert not missing, f"citation keys not in references.bib: {missing}"
+    terms = {m[1] or m[0] for m in re.findall(r"\{term\}`([^`<]+?)(?:\s*<([^>]+)>)?`", text)}
+    unknown = sorted(t for t in terms if t.strip().lower() not in _glossary_terms())
+    assert not unknown, f"glossary terms not defined in book/glossary.md: {unknown}"
+
+
+def test_required_references_present():
+    for key in ["callaway2021", "goodmanbacon2021", "sun2021", "borusyak2024", "abadie2010",
+                "arkhangelsky2021", "conley2011", "rambachan2023", "wagner2002", "lopezbernal2017",
+                "seed000", "seed001", "seed002", "seed003", "seed004"]:
+        assert re.search(rf"@\w+\{{{key},", BIB), key
+
+
+def test_glossary_has_the_issue_terms():
+    terms = _glossary_terms()
+    for t in ["分级诊疗", "医共体", "紧密型县域医共体", "县域内就诊率", "基层诊疗量占比", "家庭医生签约", "基层首诊",
+              "县聘乡用", "县域医疗次中心", "资金池", "远程诊疗中心", "强基工程", "乡镇卫生院", "社区卫生服务中心",
+              "村卫生室", "全科医生", "county medical community", "parallel trends"]:
+        assert t.lower() in terms, t
+
+
+def test_reproduce_box_gives_the_build_command():
+    box = book.reproduce_box("anhui")
+    assert box.commands[0] == "python scripts/build_book.py --only anhui"
+    assert "scripts/build_book.py --only anhui" in box._repr_html_()
+    assert box._repr_markdown_().startswith(":::{tip} Reproduce this chapter")
+    with pytest.raises(UserInputError, match="case id"):
+        book.reproduce_box("anhui; rm -rf /")
+
+
+def test_teaching_data_carries_the_planted_truth():
+    td = book.teaching_data("zhejiang", seed=7)
+    f = td.frame
+    assert set(f["status"]) == {"simulated"}
+    assert f.loc[f.province == td.province, "first_treated"].eq(td.reform_year).all()
+    assert f.loc[f.province != td.province, "treated"].eq(0).all()
+    assert (td.truth[td.truth.index < td.reform_year] == 0).all() and td.att > 0
+    assert td.province not in td.donors and len(td.donors) == f.province.nunique() - 1
+    with pytest.raises(UserInputError):
+        book.teaching_data("atlantis")
