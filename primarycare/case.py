@@ -15,6 +15,7 @@ import datetime as _dt
 import functools
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,23 +229,9 @@ def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
 
 def province_facts(case: CaseConfig) -> pd.DataFrame:
     """Facts-register rows for the province (reported figures with their sources)."""
-    try:
-        from . import facts as facts_mod
+    from . import facts as facts_mod
 
-        f = facts_mod.for_province(case.province)
-    except (ImportError, AttributeError):
-        from .data import load_facts
-
-        f = load_facts()
-        geo = f["geography"].astype(str)
-
-        def _is(g: str) -> bool:
-            try:
-                return provinces.resolve(g) == case.province
-            except UserInputError:
-                return False
-
-        f = f[geo.map(_is)]
+    f = facts_mod.for_province(facts_mod.load_facts(), case.province)
     return f.reset_index(drop=True)
 
 
@@ -265,7 +252,8 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], 
         rows.append(_row(o, "TWFE DiD", r, spec="cluster-robust SE (unreliable with one treated province)",
                          section="detail", planted=planted["mean_post"]))
         rt = inference.randomization_test(est, df, UNIT, [case.province], "treated",
-                                          n_permutations=n_perm, seed=case.seed)
+                                          n_permutations=n_perm, seed=case.seed, time=TIME,
+                                          progress=False)
         rows.append(_row(o, "TWFE DiD", r, inference="randomization test (placebo in space)",
                          p_value=_f(_get(rt, "p_value")), ci_low=_f(_get(rt, "ci_low")),
                          ci_high=_f(_get(rt, "ci_high")), se=float("nan"), warnings="",
@@ -443,12 +431,22 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
         from tqdm.auto import tqdm
 
         outcomes = tqdm(outcomes, desc=f"{case.case_id}: outcomes")
+    caveats: list[str] = []
     for o in outcomes:
         planted = _planted_summary(planted_tab, o, case.reform_year, case.window[1])
-        _segmented_block(wide, case, o, problems, rows, tabs, planted)
-        _did_block(df, case, o, problems, rows, tabs, planted, n_perm)
-        sc = _synth_block(df, case, o, problems, rows, tabs, planted)
-        _robustness_block(wide, case, o, problems, rows, sc, planted_tab)
+        # Estimator warnings (poor synthetic-control fit, ...) become caveats shown in the chapter, not stderr.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _segmented_block(wide, case, o, problems, rows, tabs, planted)
+            _did_block(df, case, o, problems, rows, tabs, planted, n_perm)
+            sc = _synth_block(df, case, o, problems, rows, tabs, planted)
+            _robustness_block(wide, case, o, problems, rows, sc, planted_tab)
+        for w in caught:
+            if issubclass(w.category, (DeprecationWarning, FutureWarning)):
+                continue
+            msg = f"{indicators.label(o)}: {w.message}"
+            if msg not in caveats:
+                caveats.append(msg)
     estimates = pd.DataFrame(rows, columns=list(_row("", "", {}).keys()))
     tables = {k: pd.concat(v, ignore_index=True) for k, v in tabs.items() if v}
     tables["trends"] = trends_table(wide, case)
@@ -461,7 +459,7 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
     if case.compare_years:
         tables["compare"] = compare_years(panel, facts, case)
     meta = {"library_version": __version__, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "n_permutations": n_perm, "panel_source": panel_source}
+            "n_permutations": n_perm, "panel_source": panel_source, "caveats": caveats}
     return CaseResult(config=case.to_dict(), status=status, estimates=estimates, tables=tables,
                       problems=problems, meta=meta)
 
@@ -591,18 +589,27 @@ def interpretation(estimates: pd.DataFrame, outcome: str, simulated: bool, alpha
     excl = with_ci[(with_ci["ci_low"] > 0) | (with_ci["ci_high"] < 0)]
     same_sign = bool(np.all(signs == signs[0])) and signs[0] != 0
     direction = "increase" if signs[0] > 0 else "decrease"
+    article = "an" if direction == "increase" else "a"
     mean = float(e["estimate"].mean())
     if same_sign and len(excl) == len(with_ci) and len(with_ci) > 0:
-        head = (f"For {label.lower()}, all {len(e)} methods point to an {direction} after the reform, of about "
+        head = (f"For {label.lower()}, all {len(e)} methods point to {article} {direction} after the reform, of about "
                 f"{_num(abs(mean))} {unit} on average, and every interval excludes zero.")
     elif same_sign:
-        head = (f"For {label.lower()}, the methods agree on the sign (an {direction} of about {_num(abs(mean))} "
+        head = (f"For {label.lower()}, the methods agree on the sign ({article} {direction} of about {_num(abs(mean))} "
                 f"{unit} on average), but {len(with_ci) - len(excl)} of {len(with_ci)} intervals include zero, "
                 "so the evidence for an effect is weak.")
     else:
         head = (f"For {label.lower()}, the methods disagree on the direction of the change, so the data give no "
                 "clear effect.")
     text = head + " Estimates: " + "; ".join(parts) + "."
+    if "p_value" in e and e["method"].eq("Synthetic control").any():
+        p = e.loc[e["method"] == "Synthetic control", "p_value"].iloc[0]
+        if not math.isnan(p):
+            text += f" The synthetic-control placebo p-value is {_num(p, 3)}."
+    flagged = e[e["warnings"].fillna("").astype(str).str.len() > 0]["method"].tolist()
+    if flagged:
+        text += (f" The intervals of {', '.join(flagged)} rest on standard errors that are unreliable with one "
+                 "reforming province (see the warnings); the randomization-test interval is the safer guide.")
     if simulated:
         planted = e["planted"].dropna()
         if len(planted):

@@ -137,10 +137,11 @@ def execute(job: Job) -> dict[str, Any]:
                             kernel_name="python3", cwd=str(job.source.parent), progress_bar=False,
                             log_output=False)
     except pm.PapermillExecutionError as e:
+        where = _cell_first_line(stage / job.output.name, e.cell_index)
         shutil.rmtree(stage, ignore_errors=True)
         # Papermill numbers cells from 0 including the injected parameters cell; report the source cell.
         first_line = (e.evalue or "").strip().splitlines()[0] if e.evalue else ""
-        return {"ok": False, "name": job.name, "cell": e.cell_index, "exec_count": e.exec_count,
+        return {"ok": False, "name": job.name, "cell": e.cell_index, "exec_count": e.exec_count, "where": where,
                 "error": f"{e.ename}: {first_line}", "seconds": time.time() - start}
     except Exception as e:  # noqa: BLE001 - a kernel that fails to start, a bad notebook file, ...
         shutil.rmtree(stage, ignore_errors=True)
@@ -153,6 +154,17 @@ def execute(job: Job) -> dict[str, Any]:
     os.replace(stage / job.output.name, job.output)
     shutil.rmtree(stage, ignore_errors=True)
     return {"ok": True, "name": job.name, "seconds": time.time() - start}
+
+
+def _cell_first_line(path: Path, index: int) -> str:
+    """First non-comment line of the failing cell (Papermill saves the notebook before raising)."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        src = "".join(nb["cells"][index].get("source", []))
+    except (OSError, ValueError, IndexError, KeyError):
+        return ""
+    lines = [ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return lines[0][:80] if lines else ""
 
 
 def _finish_notebook(path: Path, title: str) -> None:
@@ -200,6 +212,8 @@ def failure_message(res: dict[str, Any]) -> str:
     where = f"cell {res['cell']}" if res.get("cell") is not None else "before any cell ran"
     if res.get("exec_count"):
         where += f" (execution count {res['exec_count']})"
+    if res.get("where"):
+        where += f", which starts `{res['where']}`"
     return f"{res['name']} failed in {where}: {res['error']}"
 
 

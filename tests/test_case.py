@@ -1,0 +1,139 @@
+"""Case runner and its text helpers (primarycare.case) on small inputs and on one real case."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from primarycare import case as pc
+from primarycare import cases
+
+OUT = "primary_care_visit_share"
+
+
+def est(rows):
+    base = {"outcome": OUT, "spec": "main analysis", "section": "main", "se": np.nan, "p_value": np.nan,
+            "n_obs": 0, "inference": "", "warnings": "", "planted": np.nan}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_interpretation_agreeing_positive_with_planted():
+    e = est([{"method": "TWFE DiD", "estimate": 2.0, "ci_low": 1.0, "ci_high": 3.0, "planted": 2.5},
+             {"method": "Callaway-Sant'Anna", "estimate": 2.2, "ci_low": 1.5, "ci_high": 2.4, "planted": 2.5},
+             {"method": "Synthetic control", "estimate": 1.8, "ci_low": np.nan, "ci_high": np.nan, "p_value": 0.04,
+              "planted": 2.5}])
+    t = pc.interpretation(e, OUT, simulated=True)
+    assert "all 3 methods point to an increase" in t
+    assert "every interval excludes zero" in t
+    assert "2.50" in t and "1 of 2 intervals contain it (TWFE DiD)" in t
+    assert "not an estimate of the reform's real effect" in t
+    assert "0.040" in t  # the synthetic-control p-value
+
+
+def test_interpretation_weak_and_disagreeing():
+    weak = est([{"method": "TWFE DiD", "estimate": -0.5, "ci_low": -1.5, "ci_high": 0.5},
+                {"method": "Synthetic control", "estimate": -0.2, "ci_low": np.nan, "ci_high": np.nan}])
+    t = pc.interpretation(weak, OUT, simulated=False)
+    assert "agree on the sign (a decrease" in t and "1 of 1 intervals include zero" in t and "weak" in t
+    assert "simulated" not in t
+    mixed = est([{"method": "TWFE DiD", "estimate": 0.5, "ci_low": -1.0, "ci_high": 2.0},
+                 {"method": "Synthetic control", "estimate": -0.3, "ci_low": np.nan, "ci_high": np.nan}])
+    assert "disagree on the direction" in pc.interpretation(mixed, OUT, simulated=False)
+    assert "No average-effect estimate" in pc.interpretation(est([])[:0].reindex(columns=weak.columns), OUT, False)
+
+
+def test_interpretation_flags_unreliable_se():
+    e = est([{"method": "Event study (post average)", "estimate": 1.0, "ci_low": 0.5, "ci_high": 1.5,
+              "warnings": "fewer than 2 treated clusters"}])
+    assert "unreliable with one reforming province" in pc.interpretation(e, OUT, simulated=False)
+
+
+def small_panel(status="observed"):
+    rows = [("Chongqing", 2019, OUT, 50.72, status), ("Chongqing", 2022, OUT, 60.0, status),
+            ("Chongqing", 2021, "gps_per_10000", 2.0, status)]
+    return pd.DataFrame(rows, columns=["province", "year", "indicator", "value", "status"]).assign(unit="%", source="t")
+
+
+def facts_frame():
+    return pd.DataFrame([
+        {"year": 2019, "indicator": OUT, "value": 50.72, "unit": "%", "kind": "derived", "source": "s"},
+        {"year": 2022, "indicator": OUT, "value": 54.73, "unit": "%", "kind": "reported", "source": "s"},
+        {"year": 2022, "indicator": "fund_raised", "value": 20, "unit": "亿元", "kind": "reported", "source": "s"},
+        {"year": 2025, "indicator": OUT, "value": 70, "unit": "%", "kind": "target", "source": "s"},
+    ])
+
+
+def test_claims_check_verdicts():
+    c = cases.load_cases()["chongqing"]
+    out = pc.claims_check(facts_frame(), small_panel("observed"), c)
+    assert out["verdict"].tolist() == ["agrees", "differs", "not checkable (indicator not in panel)",
+                                       "not checkable (year not in panel)"]
+    sim = pc.claims_check(facts_frame(), small_panel("simulated"), c)
+    assert sim["verdict"].iloc[0] == "not checkable (panel value simulated)"
+    assert sim["verdict"].iloc[1] == "not checkable (panel value simulated)"
+
+
+def test_compare_years_uses_reports():
+    c = cases.load_cases()["chongqing"]
+    t = pc.compare_years(small_panel(), facts_frame(), c)
+    r = t[t["outcome"] == OUT].iloc[0]
+    assert math.isclose(r["panel_change"], 60.0 - 50.72) and math.isclose(r["reported_change"], 54.73 - 50.72)
+
+
+def test_data_status_text():
+    status = {"panel_source": "p", "simulated": 10, "observed": 0, "any_simulated": True, "all_simulated": True,
+              "by_outcome": {OUT: {"observed": 0, "simulated": 10, "province_observed": 0, "province_simulated": 5}}}
+    t = pc.data_status_text(status)
+    assert "Every value here is simulated" in t and "not** estimates of the reform's real effect" in t
+    status.update(simulated=0, observed=10, any_simulated=False, all_simulated=False)
+    assert "All values are observed" in pc.data_status_text(status)
+
+
+def test_year_text_says_assumed():
+    g = cases.load_cases()["guizhou"].to_dict()
+    t = pc.year_text(g)
+    assert "assumption" in t and "2018" in t
+
+
+@pytest.fixture(scope="module")
+def shanghai_result():
+    c = cases.from_parameters("shanghai", "Shanghai", "shanghai_fd_fee", outcomes=[OUT], n_permutations=20)
+    return pc.run_case(c)
+
+
+def test_run_case_real_panel(shanghai_result, tmp_path):
+    r = shanghai_result
+    assert r.problems == [], r.problems
+    main = r.main_estimates()
+    for m in ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control",
+              "Segmented: level change"):
+        assert m in set(main["method"]), m
+    assert r.simulated and main["planted"].notna().any()
+    assert {"trends", "donors", "event_study", "synth_gap", "synth_weights", "segmented", "claims"} <= set(r.tables)
+    rob = r.estimates[r.estimates["section"] == "robustness"]["spec"]
+    assert rob.str.contains("alternative reform year 2019").any() and rob.str.contains("dropping 2020").any()
+    assert rob.str.contains("placebo reform year").any() and rob.str.contains("leave out").any()
+    r.save(tmp_path)
+    back = pc.CaseResult.load(tmp_path)
+    pd.testing.assert_frame_equal(back.estimates, r.estimates, check_dtype=False)
+    assert back.config == r.config and set(back.tables) == set(r.tables)
+    assert (tmp_path / "estimates.csv").exists()
+
+
+def test_analysis_frame_treatment():
+    c = cases.load_cases()["zhejiang"]
+    wide = pd.DataFrame({"province": ["Zhejiang"] * 3 + ["Beijing"] * 3, "year": [2017, 2018, 2019] * 2, OUT: 1.0})
+    df = pc.analysis_frame(wide, c)
+    z = df[df["province"] == "Zhejiang"]
+    assert z["treated"].tolist() == [0, 1, 1] and set(df.loc[df["province"] == "Beijing", "treated"]) == {0}
+    assert set(z["first_treated"]) == {2018} and set(df.loc[df["province"] == "Beijing", "first_treated"]) == {0}
+
+
+def test_missing_saved_result(tmp_path):
+    from primarycare.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="No saved case result"):
+        pc.CaseResult.load(tmp_path / "nothing")
