@@ -85,7 +85,18 @@ def imputation_fit(d: pd.DataFrame, unit: str, lo: int, hi: int, cluster_col: st
         Xp = np.column_stack([(rel_u == e).astype(float) for e in cand])
         tw = TwoWay.from_frame(du, unit, "_t")
         Xpt = tw.demean(Xp)
-        keepc = (Xpt**2).sum(axis=0) > 1e-10
+        # keep leads that add rank, nearest first (without never-treated units the leads of units whose
+        # whole untreated spell lies in the window are collinear with the unit effects)
+        keepc = np.zeros(len(cand), dtype=bool)
+        scale = np.sqrt((Xpt**2).sum(axis=0))
+        for j in sorted(range(len(cand)), key=lambda j: -cand[j]):
+            if scale[j] <= 1e-10:
+                continue
+            trial = keepc.copy()
+            trial[j] = True
+            Z = Xpt[:, trial] / scale[trial]
+            if np.linalg.matrix_rank(Z, tol=1e-8) == trial.sum():
+                keepc = trial
         if keepc.any():
             pre_levels = [e for e, k in zip(cand, keepc, strict=True) if k]
             fit = ols_fit(tw.demean(du["_y"].to_numpy()), Xpt[:, keepc], du[cluster_col].to_numpy(),
