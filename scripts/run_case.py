@@ -281,15 +281,17 @@ def validate(args: argparse.Namespace) -> Plan:
     # the reform
     spec: dict[str, Any] = dict(raw["cases"][case_id]) if existing else {}
     spec["province"] = province
+    has_year = args.reform_year is not None or spec.get("reform_year") is not None
+    has_name = bool(args.reform_name or spec.get("reform_name"))
     if reform is None:
         known = [str(i) for i, r in pol.iterrows() if r["province"] == province]
-        if args.reform_year is None or not args.reform_name:
+        if not (has_year and has_name):
             raise UserInputError(
                 f"No reform given for {province}. Pass --reform with an id from data/policies.csv (reforms of "
                 f"{province}: {', '.join(known) or 'none'}), or describe your own reform with both --reform-year "
                 "and --reform-name.")
         reform = f"user_{case_id}"
-    elif reform not in pol.index and (args.reform_year is None or not args.reform_name):
+    elif reform not in pol.index and not (has_year and has_name):
         known = [str(i) for i, r in pol.iterrows() if r["province"] == province]
         raise UserInputError(
             f"--reform {reform!r} is not an id in data/policies.csv. Reforms of {province}: "
