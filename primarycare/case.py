@@ -442,7 +442,7 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
             sc = _synth_block(df, case, o, problems, rows, tabs, planted)
             _robustness_block(wide, case, o, problems, rows, sc, planted_tab)
         for w in caught:
-            if issubclass(w.category, (DeprecationWarning, FutureWarning)):
+            if issubclass(w.category, (DeprecationWarning, FutureWarning)) or "IProgress" in str(w.message):
                 continue
             msg = f"{indicators.label(o)}: {w.message}"
             if msg not in caveats:

@@ -29,6 +29,7 @@ ALLOWED_KEYS = {
     "drop_year_check", "title",
 }
 MIN_PRE_YEARS = 3
+RESERVED_IDS = {"data", "synthesis"}  # chapters that share book/cases/ with the case chapters
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,9 @@ def make_case(case_id: str, spec: dict[str, Any], defaults: dict[str, Any] | Non
             f"Case id {case_id!r} in {source} is not valid: use lower-case letters, digits and underscores, "
             "starting with a letter (for example 'anhui' or 'jiangsu_2019')."
         )
+    if case_id in RESERVED_IDS:
+        raise UserInputError(f"Case id {case_id!r} in {source} is reserved for a chapter of the book "
+                             f"({', '.join(sorted(RESERVED_IDS))}); choose another id.")
     if not isinstance(spec, dict):
         raise _err(case_id, "(case)", f"expected a mapping of keys to values, got {spec!r}.", source)
     unknown = sorted(set(spec) - ALLOWED_KEYS)
