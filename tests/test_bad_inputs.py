@@ -168,6 +168,7 @@ CLI_CASES = [
     ("negative seed", [*JS, "--seed", "-3"], ["--seed", "at least 0"]),
     ("unknown option", [*JS, "--colour", "red"], ["unrecognized arguments", "--colour", "--help"]),
     ("case id clash", [*JS, "--case-id", "anhui"], ["'anhui'", "already used", "different case", "--case-id"]),
+    ("reserved case id", [*JS, "--case-id", "synthesis"], ["'synthesis'", "reserved", "choose another id"]),
     ("invalid case id", [*JS, "--case-id", "Jiangsu 2019"], ["--case-id", "not valid", "lower-case"]),
     ("reform of another province", ["--province", "Jiangsu", "--reform", "anhui_ccmc"],
      ["anhui_ccmc", "belongs to anhui", "not to jiangsu"]),
