@@ -293,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserInputError(f"--only {unknown[0]!r} is not a case in data/cases.yml. Known cases: "
                              + ", ".join(all_cases) + ".")
 
+    for d in (BOOK / "cases", BOOK / "primer"):  # staging dirs left by an interrupted run
+        for stale in d.glob(".*.*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
     env_hash = environment_hash()
     cache: dict[str, str] = json.loads(CACHE_FILE.read_text()) if CACHE_FILE.exists() else {}
     jobs = plan(all_cases, perms)

@@ -86,6 +86,8 @@ def test_every_case_page_has_all_parts(built):
                      "9. Summary"):
             assert part in html, (cid, part)
         assert "planted" in html and "demonstrates" in html
+        if cid == "chongqing":  # the seed's 2019 -> 2022 claim is put beside the panel
+            assert "Change 2019 to 2022" in html
         res = built / "book" / "_generated" / "results" / cid
         assert (res / "results.json").exists() and (res / "estimates.csv").exists()
 
