@@ -37,8 +37,9 @@ def stamp(fig: Any, simulated: bool = True) -> Any:
     if simulated:
         fig.text(0.5, 0.5, STAMP, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
                  alpha=0.16, fontweight="bold", zorder=100)
-        fig.text(0.005, 0.005, "Simulated data: shows the method, not the reform's real effect",
-                 ha="left", va="bottom", fontsize=7.5, color="#c0392b")
+        fig.text(0.999, 0.5, "Simulated data: shows the method, not the reform's real effect",
+                 ha="right", va="center", rotation=90, fontsize=7, color="#c0392b")
+        fig.get_layout_engine().set(w_pad=0.12)  # keep the vertical note clear of the plot
     return fig
 
 

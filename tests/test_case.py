@@ -137,3 +137,18 @@ def test_missing_saved_result(tmp_path):
 
     with pytest.raises(UserInputError, match="No saved case result"):
         pc.CaseResult.load(tmp_path / "nothing")
+
+
+def test_figures_carry_the_simulated_stamp(shanghai_result):
+    from primarycare import plots
+
+    r = shanghai_result
+    figs = [plots.trends(r.tables["trends"], OUT, 2018, r.tables.get("facts"), simulated=True),
+            plots.event_study(r.tables["event_study"], OUT, r.tables["planted"], 2018, simulated=True),
+            plots.synth_gap(r.tables["synth_gap"], OUT, "Shanghai", 2018, simulated=True),
+            plots.segmented(r.tables["segmented"], OUT, 2018, simulated=True),
+            plots.forest(r.main_estimates().assign(label=lambda d: d["method"]), simulated=True)]
+    for f in figs:
+        assert any(t.get_text() == plots.STAMP for t in f.texts)
+    plain = plots.trends(r.tables["trends"], OUT, 2018, simulated=False)
+    assert not any(t.get_text() == plots.STAMP for t in plain.texts)
