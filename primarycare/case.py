@@ -30,7 +30,8 @@ from .cli import atomic_write
 from .errors import UserInputError
 
 UNIT, TIME = "province", "year"
-ATT_METHODS = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control")
+ATT_METHODS = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control",
+               "Synthetic DiD")
 
 
 @dataclass
@@ -319,6 +320,15 @@ def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str]
 
     _attempt(problems, f"synthetic control placebos in space ({o})", placebos)
     tables["synth_stats"].append(pd.DataFrame([stats]))
+
+    def sdid() -> None:
+        from . import synth
+
+        r = synth.synthetic_did(df[[UNIT, TIME, o]], o, UNIT, TIME, [case.province], case.reform_year,
+                                n_placebo=200, seed=case.seed)
+        rows.append(_row(o, "Synthetic DiD", r, planted=planted["mean_post"]))
+
+    _attempt(problems, f"synthetic difference-in-differences ({o})", sdid)
     rows.append(_row(o, "Synthetic control", sc, estimate=_f(_get(sc, "att", "estimate")),
                      p_value=stats["p_value"], inference="placebo in space (RMSPE-ratio rank)",
                      planted=planted["mean_post"]))
@@ -469,7 +479,11 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
 
 
 def _num(x: float, digits: int = 2) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if math.isinf(x):
+        return "unbounded" if x > 0 else "minus unbounded"
+    return f"{x:,.{digits}f}"
 
 
 def _unit_words(outcome: str) -> str:

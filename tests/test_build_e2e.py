@@ -38,7 +38,7 @@ def _env() -> dict[str, str]:
 
 
 def _build(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/build_book.py", "--permutations", "20", *args], cwd=root,
+    return subprocess.run([sys.executable, "scripts/build_book.py", "--permutations", "30", *args], cwd=root,
                           env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
