@@ -18,6 +18,11 @@ Numerical choices (documented because they matter for reproducing results):
   predictors scaled by their standard deviation across the units in the fit (as the R package *Synth*
   and *pysyncon* do), chosen to minimise the pre-period outcome MSPE, by Nelder-Mead from the best of
   several starts (equal weights, the regression-based start, each single predictor).
+* Ties in the inner problem: when the treated unit lies inside the donors' hull in predictor space,
+  many weight vectors reproduce the predictors exactly and a solver returns an arbitrary one. The inner
+  objective therefore adds ``1e-6`` times the pre-period outcome MSPE (outcomes scaled to unit SD), which
+  picks, among (near-)exact predictor fits, the one that best fits the pre-period outcome; when the
+  solution is unique this moves the weights by a negligible amount (checked against pysyncon to 1e-3).
 * With ``predictors=None`` the predictors are the pre-period outcome values themselves with ``V = I``:
   then the inner problem *is* the pre-period MSPE, so the weights are the global optimum of the outer
   problem and no search over ``V`` is needed (see Kaul, Kloessner, Pfeifer and Schieler 2022 on using
@@ -123,9 +128,19 @@ def simplex_least_squares(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
-def _weights_for_v(v: np.ndarray, X1: np.ndarray, X0: np.ndarray) -> np.ndarray:
+TIE_BREAK = 1e-6  # weight of the (scaled) pre-period outcome fit in the inner problem; see the docstring
+
+
+def _weights_for_v(
+    v: np.ndarray, X1: np.ndarray, X0: np.ndarray, tie: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """Inner problem for a given V; ``tie`` = (Z1, Z0) scaled outcomes added with weight TIE_BREAK."""
     sv = np.sqrt(np.maximum(v, 0.0))
-    return simplex_least_squares(X0 * sv[:, None], X1 * sv)
+    A, b = X0 * sv[:, None], X1 * sv
+    if tie is not None:
+        A = np.vstack([A, np.sqrt(TIE_BREAK) * tie[1]])
+        b = np.concatenate([b, np.sqrt(TIE_BREAK) * tie[0]])
+    return simplex_least_squares(A, b)
 
 
 def _mspe(w: np.ndarray, Z1: np.ndarray, Z0: np.ndarray) -> float:
@@ -145,8 +160,10 @@ def _optimise_v(X1: np.ndarray, X0: np.ndarray, Z1: np.ndarray, Z0: np.ndarray) 
         s = x2.sum()
         return x2 / s if s > 0 else np.full(k, 1.0 / k)
 
+    tie = _tie(Z1, Z0)
+
     def loss(x: np.ndarray) -> float:
-        return _mspe(_weights_for_v(to_v(x), X1, X0), Z1, Z0)
+        return _mspe(_weights_for_v(to_v(x), X1, X0, tie), Z1, Z0)
 
     starts: list[np.ndarray] = [np.full(k, 1.0 / k)]
     # regression-based start (as Synth's and pysyncon's "ols" start): squared coefficients of the
@@ -173,6 +190,13 @@ def _optimise_v(X1: np.ndarray, X0: np.ndarray, Z1: np.ndarray, Z0: np.ndarray) 
     if res.fun < best_f:
         best_x = res.x
     return to_v(best_x)
+
+
+def _tie(Z1: np.ndarray, Z0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-period outcomes scaled to unit SD and by 1/sqrt(T0), for the inner tie-break."""
+    sd = float(np.std(np.column_stack([Z0, Z1]))) or 1.0
+    k = sd * np.sqrt(len(Z1))
+    return Z1 / k, Z0 / k
 
 
 @dataclass
@@ -202,7 +226,7 @@ def _fit_arrays(
         Xs = X / sd[:, None]
         X1, X0 = Xs[:, treated], Xs[:, donors]
         v = v_user if v_user is not None else _optimise_v(X1, X0, Z1, Z0)
-        w = _weights_for_v(v, X1, X0)
+        w = _weights_for_v(v, X1, X0, _tie(Z1, Z0))
     return _Fit(weights=w, v=v, synthetic=Y[:, donors] @ w)
 
 
