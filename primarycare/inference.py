@@ -120,6 +120,7 @@ def randomization_test(
     seed: int = 0,
     *,
     time: str | None = None,
+    first_treated: str | None = "auto",
     alpha: float = 0.05,
     ci: bool | None = None,
     max_enumerate: int = MAX_ENUMERATE,
@@ -141,6 +142,11 @@ def randomization_test(
     when the test of |estimate - tau| does not reject at ``alpha``; edges are located on a grid and
     refined by bisection (to 1e-7 of the scale of the placebo distribution).
 
+    If the data have a first-treated column (``first_treated``; by default a column named
+    ``first_treated`` is used when present), it is rewritten for every assignment too (first treated
+    period of the assigned path, 0 if none), so estimators that read cohorts (event studies,
+    Callaway-Sant'Anna) see the placebo assignment.
+
     Speed: when the observed fit is :func:`primarycare.did.twfe` (called directly, via
     ``functools.partial`` or a lambda) its result carries a kernel: y is residualised on the two-way
     fixed effects once and all permuted treatment vectors are residualised together, and the CI is exact
@@ -161,12 +167,14 @@ def randomization_test(
     if not isinstance(observed, Estimate):
         raise UserInputError("randomization_test: the estimator must return a primarycare Estimate.")
     time = time or _guess_time(data, unit, treatment, observed)
-    units, _times, paths = _paths(data, unit, time, treatment, treated_units)
+    units, times_arr, paths = _paths(data, unit, time, treatment, treated_units)
     n_units = len(units)
     if len(treated_units) >= n_units:
         raise UserInputError("randomization_test: every unit is treated; there is nothing to permute.")
     unit_codes = pd.Index(units).get_indexer(data[unit])
     time_codes = pd.Index(np.array(sorted(data[time].unique()))).get_indexer(data[time])
+    relabel = _Relabel(treatment, _first_treated_column(data, first_treated, treatment), paths, times_arr,
+                       unit_codes, time_codes, n_units)
     total = _count_assignments(n_units, paths)
     rng = np.random.default_rng(seed)
     enumerated = total <= max_enumerate and (n_permutations is None or n_permutations >= total)
@@ -179,7 +187,7 @@ def randomization_test(
         assign = np.argsort(rng.random((P, n_units)), axis=1)[:, : len(treated_units)]
     b_obs = float(observed.estimate)
     kernel = getattr(observed, "kernel", None)
-    fast = _kernel_ok(kernel, estimator, data, treatment, paths, assign, unit_codes, time_codes, n_units)
+    fast = _kernel_ok(kernel, estimator, data, relabel, assign)
     D_obs_full = data[treatment].to_numpy(float)
     if fast:
         rows = data.index.get_indexer(kernel.index)
@@ -192,15 +200,13 @@ def randomization_test(
             return _p_value(abs(b_obs - tau), np.abs(dist - tau * num_dobs), enumerated)
 
     else:
-        dist = _refit_all(estimator, data, treatment, assign, paths, unit_codes, time_codes, n_units, 0.0,
-                          progress)
+        dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
         outcome = observed.outcome
 
         def pfun(tau: float) -> float:
             d0 = data.copy()
             d0[outcome] = d0[outcome] - tau * D_obs_full
-            dd = _refit_all(estimator, d0, treatment, assign, paths, unit_codes, time_codes, n_units, tau,
-                            False, outcome)
+            dd = _refit_all(estimator, d0, relabel, assign, tau, False, outcome)
             return _p_value(abs(b_obs - tau), np.abs(dd - tau), enumerated)
 
     finite = np.isfinite(dist)
@@ -246,19 +252,53 @@ def _guess_time(data: pd.DataFrame, unit: str, treatment: str, observed: Estimat
     raise UserInputError("randomization_test: pass time=<column> (the period column of the panel).")
 
 
-def _kernel_ok(kernel, estimator, data, treatment, paths, assign, unit_codes, time_codes, n_units) -> bool:
+@dataclass
+class _Relabel:
+    """Writes one assignment into a copy of the data: the treatment column and, if the data has one,
+    the first-treated column (so estimators that read cohorts, e.g. event studies, see the placebo)."""
+
+    treatment: str
+    ft_col: str | None
+    paths: np.ndarray
+    times: np.ndarray
+    unit_codes: np.ndarray
+    time_codes: np.ndarray
+    n_units: int
+
+    def column(self, a: np.ndarray) -> np.ndarray:
+        return _treatment_matrix(a[None, :], self.paths, self.unit_codes, self.time_codes, self.n_units)[:, 0]
+
+    def apply(self, d: pd.DataFrame, a: np.ndarray) -> np.ndarray:
+        D = self.column(a)
+        d[self.treatment] = D
+        if self.ft_col is not None:
+            on = self.paths > 0
+            ft_path = np.where(on.any(axis=1), self.times[np.argmax(on, axis=1)], 0)
+            ft_unit = np.zeros(self.n_units, dtype=ft_path.dtype)
+            ft_unit[a] = ft_path
+            d[self.ft_col] = ft_unit[self.unit_codes]
+        return D
+
+
+def _first_treated_column(data: pd.DataFrame, first_treated: str | None, treatment: str) -> str | None:
+    if first_treated == "auto":
+        return "first_treated" if "first_treated" in data.columns and treatment != "first_treated" else None
+    if first_treated is not None and first_treated not in data.columns:
+        raise UserInputError(f"randomization_test: first_treated column {first_treated!r} is not in the data.")
+    return first_treated
+
+
+def _kernel_ok(kernel, estimator, data, relabel: _Relabel, assign) -> bool:
     """Use the fast kernel only if it is a TWFE kernel for this treatment column and matches one refit."""
     from .did import TWFEKernel
 
-    if not isinstance(kernel, TWFEKernel) or kernel.treatment != treatment:
+    if not isinstance(kernel, TWFEKernel) or kernel.treatment != relabel.treatment:
         return False
     rows = data.index.get_indexer(kernel.index)
     if (rows < 0).any():
         return False
-    a = assign[[len(assign) // 2]]
-    D = _treatment_matrix(a, paths, unit_codes, time_codes, n_units)[:, 0]
     d1 = data.copy()
-    d1[treatment] = D
+    D = relabel.apply(d1, assign[len(assign) // 2])
     try:
         ref = float(estimator(d1).estimate)
     except Exception:  # the check refit failed: refitting would fail too, let that path report it
@@ -267,7 +307,7 @@ def _kernel_ok(kernel, estimator, data, treatment, paths, assign, unit_codes, ti
     return bool(np.isclose(ref, fast, rtol=1e-7, atol=1e-10))
 
 
-def _refit_all(estimator, data, treatment, assign, paths, unit_codes, time_codes, n_units, tau, progress,
+def _refit_all(estimator, data, relabel: _Relabel, assign, tau, progress,
                outcome: str | None = None) -> np.ndarray:
     from tqdm.auto import tqdm
 
@@ -278,8 +318,7 @@ def _refit_all(estimator, data, treatment, assign, paths, unit_codes, time_codes
     if progress:
         it = tqdm(it, desc="randomization test refits", leave=False)
     for i in it:
-        D = _treatment_matrix(assign[[i]], paths, unit_codes, time_codes, n_units)[:, 0]
-        d[treatment] = D
+        D = relabel.apply(d, assign[i])
         if outcome is not None:
             d[outcome] = base + tau * D
         try:

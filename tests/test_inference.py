@@ -115,6 +115,23 @@ def test_ci_inversion_edges_and_generic_path_agree():
         assert p_in > 0.05 >= p_out
 
 
+def test_cohort_based_estimators_see_the_placebo_first_treated():
+    df = _provinces(cohorts={2017: 1 / 31}, effect=1.5, seed=8)
+    tu = _treated(df)
+    r = inference.randomization_test(
+        lambda d: did.event_study(d, "y", "unit", "year", "first_treated", method="imputation"),
+        df, "unit", tu, "treated", progress=False, ci=False,
+    )
+    assert not r.fast and r.enumerated and r.n_assignments == 31
+    assert np.std(r.distribution) > 0.05  # placebo cohorts differ: not 31 copies of the observed fit
+    assert np.isclose(r.distribution, r.estimate).sum() == 1  # the observed assignment is one of them
+    cs = inference.randomization_test(
+        lambda d: did.callaway_santanna(d, "y", "unit", "year", "first_treated"),
+        df, "unit", tu, "treated", progress=False, ci=False,
+    )
+    assert np.std(cs.distribution) > 0.05 and np.isclose(cs.distribution, cs.estimate).sum() == 1
+
+
 def test_sampled_p_value_includes_observed_and_is_seeded():
     df = _provinces(seed=6)
     tu = _treated(df)
