@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS, WLS  # not statsmodels.api: seconds faster to import
 
 
 @dataclass
@@ -68,7 +68,7 @@ def ols_fit(
 ) -> Fit:
     """OLS/WLS of already-demeaned ``y`` on ``X`` (statsmodels) with fixest-style CRV1 or iid covariance."""
     n, k = X.shape
-    model = sm.WLS(y, X, weights=weights, hasconst=False) if weights is not None else sm.OLS(y, X, hasconst=False)
+    model = WLS(y, X, weights=weights, hasconst=False) if weights is not None else OLS(y, X, hasconst=False)
     df_k = fe_df_k(k, fe_codes, cluster, small_sample)
     if cluster is not None:
         codes, _ = pd.factorize(pd.Series(cluster), sort=True)
