@@ -66,9 +66,23 @@ def _check_id(value: str, what: str) -> str:
     return value
 
 
-def reproduce_box(case_id: str) -> Box:
-    """The "reproduce this chapter" box of one case chapter, with the exact commands to rerun it."""
+def reproduce_box(case_id: str, command: str | None = None) -> Box:
+    """The "reproduce this chapter" box of one case chapter, with the exact commands to rerun it.
+
+    ``command`` is for a chapter made by ``scripts/run_case.py`` that the full build cannot remake (a case
+    not saved in data/cases.yml, or one run on the user's own panel): the box then shows that command.
+    """
     _check_id(case_id, "case id")
+    if command:
+        return Box(
+            kind="tip",
+            title="Reproduce this chapter",
+            steps=(
+                ("Every number on this page is computed by the notebook behind it. This chapter was made by "
+                 "scripts/run_case.py with settings that are not in data/cases.yml (so the full build does not "
+                 "remake it). From a clone of the repository, rerun it with:", command),
+            ),
+        )
     return Box(
         kind="tip",
         title="Reproduce this chapter",

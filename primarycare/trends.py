@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import GLSAR, OLS  # not statsmodels.api: seconds faster to import
 
 from .errors import UserInputError
 from .results import Estimate
@@ -244,7 +244,7 @@ def segmented(
         lags = newey_west_lags(n) if hac_lags is None else int(hac_lags)
         if lags < 0:
             raise UserInputError(f"segmented: hac_lags must be a non-negative integer; got {hac_lags!r}.")
-        res = sm.OLS(y, X.to_numpy()).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
+        res = OLS(y, X.to_numpy()).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
         inference = f"OLS, Newey-West HAC se ({lags} lag{'s' if lags != 1 else ''}), t({int(res.df_resid)})"
     else:
         if np.any(np.diff(times.astype(float)) != np.diff(times.astype(float))[0]):
@@ -252,7 +252,7 @@ def segmented(
                 "segmented(errors='ar1'): the periods are not equally spaced (a missing year?); AR(1) errors "
                 "assume consecutive periods. Fill the gap or use errors='ols'."
             )
-        model = sm.GLSAR(y, X.to_numpy(), rho=1)
+        model = GLSAR(y, X.to_numpy(), rho=1)
         res = model.iterative_fit(maxiter=100, rtol=1e-8)
         rho = float(np.ravel(model.rho)[0])
         inference = (

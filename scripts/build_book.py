@@ -10,7 +10,11 @@ Papermill in parallel (a worker per core), then the synthesis, which reads the c
 into a staging area that is swapped into ``book/_build/html`` only when it succeeds.
 
 Each executed notebook is cached under a key made of the notebook's content, its parameters, the data
-files and the library's source: a rebuild with nothing changed re-executes nothing and skips Sphinx.
+files and the library's source; a case's key uses its own validated settings (not the whole of
+``data/cases.yml``), so adding or changing one case re-executes only that case and the synthesis. A
+rebuild with nothing changed re-executes nothing and skips Sphinx. Notebooks are executed in a staging
+folder under ``book/_generated/staging`` (outside the Sphinx sources: see exclude_patterns in
+``book/_config.yml``), cleared at the start of every build.
 A failing notebook is reported with its case, cell and error; the previous good chapter and site stay
 in place and the script exits non-zero (``--keep-going`` builds the rest first).
 """
@@ -45,6 +49,8 @@ RESULTS = GENERATED / "results"
 CACHE_FILE = GENERATED / "build_cache.json"
 SITE = BOOK / "_build" / "html"
 SITE_WORK = GENERATED / "site"  # persistent Sphinx work dir (doctrees) so rebuilds are incremental
+STAGING = GENERATED / "staging"  # notebooks being executed (book/_generated is excluded from the Sphinx sources)
+KERNEL_ARGS = ["--matplotlib=inline"]  # figures display inline whatever MPLBACKEND says (no magic in notebooks)
 
 
 @dataclass
@@ -77,19 +83,44 @@ def _notebook_hash(path: Path) -> str:
 
 
 def environment_hash() -> str:
-    """Data files (panel, registries, cases, briefs) and the library source, hashed together."""
-    data = [p for p in (ROOT / "data").rglob("*") if p.is_file()]
+    """Data files (panel, registries, briefs) and the library source, hashed together.
+
+    ``data/cases.yml`` is left out: each case's key carries its own settings (:func:`case_key`), so saving
+    or editing one case does not re-execute the others. Hidden files (editors' and savers' temporaries)
+    are left out too.
+    """
+    cases_file = ROOT / "data" / "cases.yml"
+    data = [p for p in (ROOT / "data").rglob("*")
+            if p.is_file() and p != cases_file and not p.name.startswith(".")]
     lib = list((ROOT / "primarycare").glob("*.py"))
     return _hash_files(data + lib)
 
 
+def case_key(config: cases_mod.CaseConfig, n_permutations: int, panel_source: str | None = None,
+             reproduce_command: str | None = None, env_hash: str | None = None) -> str:
+    """Cache key of one case chapter: the notebook, the case's validated settings, the data and library.
+
+    Shared with scripts/run_case.py, so a case it ran with the settings the full build would use (for
+    example one saved with ``--save``) is a cache hit for the next full build.
+    """
+    settings = {**config.to_dict(), "n_permutations": n_permutations}
+    material = [_notebook_hash(NOTEBOOKS / "case_study.ipynb"), settings, panel_source, reproduce_command,
+                env_hash or environment_hash()]
+    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | None) -> list[Job]:
     """The jobs of a full build, in dependency order (synthesis last)."""
+    raw = cases_mod.read_yaml()
+    defaults = raw.get("defaults") or {}
     jobs: list[Job] = []
     for cid, case in selected.items():
+        # the case's own donors_exclude (a list, "auto", or "auto" plus provinces), so the chapter gives the
+        # same exclusions and reasons as the validated case
+        own = {**defaults, **(raw["cases"].get(cid) or {})}.get("donors_exclude", "auto")
         params = {
             "case_id": cid, "province": case.province, "reform_id": case.reform, "reform_year": None,
-            "outcomes": list(case.outcomes), "window": list(case.window), "donors_exclude": "auto",
+            "outcomes": list(case.outcomes), "window": list(case.window), "donors_exclude": own,
             "n_permutations": permutations or case.n_permutations, "seed": case.seed, "panel_source": None,
         }
         jobs.append(Job(f"case {cid}", "case", NOTEBOOKS / "case_study.ipynb", BOOK / "cases" / f"{cid}.ipynb",
@@ -99,15 +130,40 @@ def plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | None) ->
         jobs.append(Job("data chapter", "data", data_nb, BOOK / "cases" / "data.ipynb"))
     for nb in sorted((NOTEBOOKS / "primer").glob("*.ipynb")):
         jobs.append(Job(f"primer {nb.stem}", "primer", nb, BOOK / "primer" / nb.name))
-    jobs.append(Job("synthesis", "synthesis", NOTEBOOKS / "synthesis.ipynb", BOOK / "cases" / "synthesis.ipynb",
-                    {"results_dir": str(RESULTS), "case_ids": list(selected)}))
+    jobs.append(synthesis_job(list(selected)))
+    return jobs
+
+
+def synthesis_job(case_ids: list[str]) -> Job:
+    """The synthesis chapter over the saved results of ``case_ids`` (also run by scripts/run_case.py)."""
+    return Job("synthesis", "synthesis", NOTEBOOKS / "synthesis.ipynb", BOOK / "cases" / "synthesis.ipynb",
+               {"results_dir": str(RESULTS), "case_ids": list(case_ids)})
+
+
+def keyed_plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | None) -> list[Job]:
+    """:func:`plan` with each job's cache key set (the synthesis's key covers the cases' keys)."""
+    env_hash = environment_hash()
+    jobs = plan(selected, permutations)
+    for job in jobs:
+        if job.kind == "case":
+            cfg = selected[job.name.split(" ", 1)[1]]
+            job.key = case_key(cfg, job.parameters["n_permutations"], env_hash=env_hash)
+        else:
+            src = _notebook_hash(job.source) if job.source.exists() else "missing"
+            job.key = hashlib.sha256(json.dumps([src, job.parameters, env_hash], sort_keys=True).encode()).hexdigest()
+    return _key_synthesis(jobs)
+
+
+def _key_synthesis(jobs: list[Job]) -> list[Job]:
+    synth = next(j for j in jobs if j.kind == "synthesis")
+    case_keys = [j.key for j in jobs if j.kind == "case"]
+    synth.key = hashlib.sha256((synth.key + "".join(case_keys)).encode()).hexdigest()
     return jobs
 
 
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("MPLBACKEND", "Agg")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"  # one worker per core: keep each kernel single-threaded
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
@@ -128,20 +184,21 @@ def execute(job: Job) -> dict[str, Any]:
     log = open(logs / f"{job.name.replace(' ', '_')}.log", "w")  # noqa: SIM115 - kernel chatter goes here
     os.dup2(log.fileno(), 2)
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{job.output.stem}.", dir=job.output.parent))
+    STAGING.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{job.output.stem}.", dir=STAGING))
     params = dict(job.parameters)
     if job.results_dir is not None:
         params["output_dir"] = str(stage / "results")
     try:
         pm.execute_notebook(str(job.source), str(stage / job.output.name), parameters=params,
                             kernel_name="python3", cwd=str(job.source.parent), progress_bar=False,
-                            log_output=False)
+                            log_output=False, extra_arguments=KERNEL_ARGS)
     except pm.PapermillExecutionError as e:
-        where = _cell_first_line(stage / job.output.name, e.cell_index)
+        cell = _source_cell_index(stage / job.output.name, e.cell_index)
         shutil.rmtree(stage, ignore_errors=True)
-        # Papermill numbers cells from 0 including the injected parameters cell; report the source cell.
         first_line = (e.evalue or "").strip().splitlines()[0] if e.evalue else ""
-        return {"ok": False, "name": job.name, "cell": e.cell_index, "exec_count": e.exec_count, "where": where,
+        return {"ok": False, "name": job.name, "cell": cell, "exec_count": e.exec_count,
+                "where": _first_code_line(e.source), "notebook": _rel(job.source),
                 "error": f"{e.ename}: {first_line}", "seconds": time.time() - start}
     except Exception as e:  # noqa: BLE001 - a kernel that fails to start, a bad notebook file, ...
         shutil.rmtree(stage, ignore_errors=True)
@@ -156,14 +213,33 @@ def execute(job: Job) -> dict[str, Any]:
     return {"ok": True, "name": job.name, "seconds": time.time() - start}
 
 
-def _cell_first_line(path: Path, index: int) -> str:
-    """First non-comment line of the failing cell (Papermill saves the notebook before raising)."""
+def _rel(path: Path) -> str:
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        src = "".join(nb["cells"][index].get("source", []))
-    except (OSError, ValueError, IndexError, KeyError):
-        return ""
-    lines = [ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _source_cell_index(saved: Path, index: int) -> int:
+    """The failing cell's index in the source notebook, from Papermill's index in the executed one.
+
+    Papermill's ``cell_index`` counts the executed notebook, which has the injected-parameters cell that
+    the source notebook does not; the notebook it saves before raising also has two error-marker cells
+    (one at the top, one before the failing cell), so it cannot be indexed with ``cell_index`` directly.
+    """
+    try:
+        cells = json.loads(saved.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return index
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    executed = [t for t in tags if "papermill-error-cell-tag" not in t]
+    injected = next((i for i, t in enumerate(executed) if "injected-parameters" in t), None)
+    return index - 1 if injected is not None and injected < index else index
+
+
+def _first_code_line(source: str) -> str:
+    """First non-comment line of the failing cell, to name it in the message."""
+    lines = [ln.strip() for ln in (source or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
     return lines[0][:80] if lines else ""
 
 
@@ -209,12 +285,24 @@ def write_status() -> None:
 
 
 def failure_message(res: dict[str, Any]) -> str:
+    """One line naming the notebook run, the failing cell (its index in the source notebook) and the error."""
     where = f"cell {res['cell']}" if res.get("cell") is not None else "before any cell ran"
+    if res.get("cell") is not None and res.get("notebook"):
+        where += f" of {res['notebook']} (cells counted from 0)"
     if res.get("exec_count"):
         where += f" (execution count {res['exec_count']})"
     if res.get("where"):
         where += f", which starts `{res['where']}`"
     return f"{res['name']} failed in {where}: {res['error']}"
+
+
+def clean_staging() -> None:
+    """Remove staging folders left by an interrupted or failed run (they must never reach Sphinx)."""
+    shutil.rmtree(STAGING, ignore_errors=True)
+    for d in (BOOK / "cases", BOOK / "primer"):  # where older versions of this script staged
+        for stale in d.glob(".*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_toc(case_ids: list[str]) -> None:
@@ -293,19 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserInputError(f"--only {unknown[0]!r} is not a case in data/cases.yml. Known cases: "
                              + ", ".join(all_cases) + ".")
 
-    for d in (BOOK / "cases", BOOK / "primer"):  # staging dirs left by an interrupted run
-        for stale in d.glob(".*.*"):
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-    env_hash = environment_hash()
+    clean_staging()
     cache: dict[str, str] = json.loads(CACHE_FILE.read_text()) if CACHE_FILE.exists() else {}
-    jobs = plan(all_cases, perms)
-    for job in jobs:
-        src = _notebook_hash(job.source) if job.source.exists() else "missing"
-        job.key = hashlib.sha256(json.dumps([src, job.parameters, env_hash], sort_keys=True).encode()).hexdigest()
-    case_keys = [j.key for j in jobs if j.kind == "case"]
-    synth = jobs[-1]
-    synth.key = hashlib.sha256((synth.key + "".join(case_keys)).encode()).hexdigest()
+    jobs = keyed_plan(all_cases, perms)
 
     def needed(job: Job) -> bool:
         if only and job.kind == "case" and job.name.split(" ", 1)[1] not in only:

@@ -14,8 +14,11 @@ this run only) and that every output folder can be written; (2) execute ``notebo
 for this case only, into a staging folder; (3) move the chapter and its results into place, add the
 chapter to ``book/_toc.yml`` and rebuild the site with ``jupyter-book`` (execution off, so no other
 chapter is re-run). A failure or Ctrl-C at any step rolls back: the previous chapters, results, table of
-contents and site are left exactly as they were. ``--save`` then adds the case to ``data/cases.yml``
+contents and site are left exactly as they were. The synthesis chapter is re-executed (it only reads
+saved results) so it includes the new case. ``--save`` then adds the case to ``data/cases.yml``
 (appended as text, so the file's comments and other cases are kept) and ``--dry-run`` stops after (1).
+The build's cache records the chapter under the key the full build computes for the same settings, so a
+saved case is not re-executed by the next ``python scripts/build_book.py``.
 
 Testing hook: ``PRIMARYCARE_TEST_FAIL_CELL=N`` inserts a cell raising an error at position N of the
 notebook (used by tests/test_bad_inputs.py to check that a notebook failing mid-run changes nothing).
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -57,7 +61,7 @@ sys.path.insert(0, sys.argv[1])
 import build_book as bb
 spec = json.loads(sys.argv[2])
 for k in ("source", "output", "results_dir"):
-    spec[k] = Path(spec[k])
+    spec[k] = None if spec.get(k) is None else Path(spec[k])
 print("RESULT " + json.dumps(bb.execute(bb.Job(**spec))), flush=True)
 """
 
@@ -351,12 +355,18 @@ def validate(args: argparse.Namespace) -> Plan:
         _writable(folder)
 
     extra = {k: spec[k] for k in ("reform_name", "reform_year_reasoning", "robustness_years") if k in spec}
+    panel_source = str(Path(args.panel).resolve()) if args.panel else None
+    # the full build remakes this chapter only if it is (or will be) in data/cases.yml with these settings
+    # and reads the project panel; otherwise the chapter's reproduce box shows this command
+    remade = not args.panel and (args.save and not existing or existing and bb.case_key(
+        existing_cases[case_id], existing_cases[case_id].n_permutations) == bb.case_key(cfg, cfg.n_permutations))
+    command = None if remade else "python scripts/run_case.py " + shlex.join(
+        a for a in (getattr(args, "argv", None) or []) if a not in ("--save", "--no-site"))
     params = {
         "case_id": case_id, "province": province, "reform_id": reform, "reform_year": cfg.reform_year,
         "outcomes": list(cfg.outcomes), "window": list(cfg.window),
         "donors_exclude": spec.get("donors_exclude", "auto"), "n_permutations": cfg.n_permutations,
-        "seed": cfg.seed, "panel_source": str(Path(args.panel).resolve()) if args.panel else None,
-        "case_spec": extra or None,
+        "seed": cfg.seed, "panel_source": panel_source, "case_spec": extra or None, "reproduce_command": command,
     }
     notes = []
     if args.panel and args.save:
@@ -417,12 +427,8 @@ def _interrupt(child: subprocess.Popen) -> None:
         pass
 
 
-def execute(plan: Plan, stage: Path) -> None:
-    """Run the case notebook in a child process into ``stage``; raise a readable error if it fails."""
-    cid = plan.config.case_id
-    spec = {"name": f"case {cid}", "kind": "case", "source": str(_notebook_source(stage)),
-            "output": str(stage / "cases" / f"{cid}.ipynb"), "parameters": plan.parameters,
-            "results_dir": str(stage / "results" / cid), "title": plan.config.title}
+def _run_child(spec: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+    """``build_book.execute`` of one job in a child process (Ctrl-C stops its kernel); its exit code and result."""
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(ROOT / "scripts"), json.dumps(spec)],
                              stdout=subprocess.PIPE, text=True, start_new_session=True, env=bb._worker_env())
     try:
@@ -431,11 +437,20 @@ def execute(plan: Plan, stage: Path) -> None:
         _interrupt(child)
         raise
     lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    return child.returncode, (json.loads(lines[-1][len("RESULT "):]) if lines else None)
+
+
+def execute(plan: Plan, stage: Path) -> None:
+    """Run the case notebook in a child process into ``stage``; raise a readable error if it fails."""
+    cid = plan.config.case_id
+    spec = {"name": f"case {cid}", "kind": "case", "source": str(_notebook_source(stage)),
+            "output": str(stage / "cases" / f"{cid}.ipynb"), "parameters": plan.parameters,
+            "results_dir": str(stage / "results" / cid), "title": plan.config.title}
+    code, res = _run_child(spec)
     log = bb.GENERATED / "logs" / f"case_{cid}.log"
-    if child.returncode != 0 or not lines:
-        raise UserInputError(f"The case notebook for {cid!r} stopped before finishing (exit code {child.returncode}). "
+    if code != 0 or res is None:
+        raise UserInputError(f"The case notebook for {cid!r} stopped before finishing (exit code {code}). "
                              f"Nothing was changed. See the log {log}.")
-    res = json.loads(lines[-1][len("RESULT "):])
     if not res["ok"]:
         raise UserInputError(f"The case notebook failed: {bb.failure_message(res)}. Nothing was changed: the "
                              f"previous chapters and site are as they were. Read the log {log}, fix the input "
@@ -521,7 +536,43 @@ def save_case(plan: Plan) -> str:
     return f"added {cid} to {path.relative_to(ROOT)}; the full build (python scripts/build_book.py) includes it."
 
 
-def commit(plan: Plan, stage: Path, build_site: bool) -> None:
+def synthesis_ids(case_id: str) -> list[str]:
+    """The cases whose saved results the synthesis can read (TOC order); unreadable ones are skipped."""
+    from primarycare.case import CaseResult
+
+    ids = []
+    for c in toc_case_ids(case_id):
+        try:
+            CaseResult.load(bb.RESULTS / c)
+        except Exception:  # noqa: BLE001 - missing or unreadable results: that case is left out
+            continue
+        ids.append(c)
+    return ids
+
+
+def run_synthesis(stage: Path, case_ids: list[str]) -> Path | None:
+    """Re-execute only the synthesis chapter (it reads saved results: cheap) into ``stage``.
+
+    Returns the executed notebook, or None (with a note) if it failed: the previous synthesis is then kept.
+    """
+    job = bb.synthesis_job(case_ids)
+    out = stage / "synthesis" / job.output.name
+    spec = {"name": job.name, "kind": job.kind, "source": str(job.source), "output": str(out),
+            "parameters": job.parameters, "results_dir": None, "title": ""}
+    code, res = _run_child(spec)
+    if code != 0 or res is None or not res["ok"]:
+        why = bb.failure_message(res) if res else f"exit code {code}"
+        print(f"Note: the synthesis chapter could not be updated ({why}); the previous one is kept. See "
+              f"{bb.GENERATED / 'logs' / 'synthesis.log'}.", flush=True)
+        return None
+    return out
+
+
+def commit(plan: Plan, stage: Path, build_site: bool) -> list[str] | None:
+    """Chapter, results, synthesis and TOC into place, then the site; any failure or Ctrl-C puts everything back.
+
+    Returns the case ids of the re-executed synthesis (None if it was not updated).
+    """
     """Chapter, results and TOC into place, then the site; any failure or Ctrl-C puts everything back."""
     cid = plan.config.case_id
     tx = Transaction(stage / "backup")
@@ -532,8 +583,16 @@ def commit(plan: Plan, stage: Path, build_site: bool) -> None:
         tx.keep(bb.GENERATED / "status.md")
         bb.write_toc(toc_case_ids(cid))
         bb.write_status()  # the landing page's data-status note (unchanged unless the panel changed)
+        synth_ids: list[str] | None = synthesis_ids(cid)
+        synth = run_synthesis(stage, synth_ids) if synth_ids else None
+        if synth is not None:
+            tx.place(synth, bb.BOOK / "cases" / "synthesis.ipynb")
+            bb.write_toc(toc_case_ids(cid))  # the synthesis chapter may be new
+        else:
+            synth_ids = None
         print(f"[4/5] Chapter book/cases/{cid}.ipynb, results book/_generated/results/{cid}/ and the table of "
-              "contents written.", flush=True)
+              "contents written" + (f"; synthesis re-executed over {len(synth_ids)} case(s)." if synth_ids else "."),
+              flush=True)
         if build_site:
             print("[5/5] Building the site with jupyter-book (execution off: no other chapter is re-run) ...",
                   flush=True)
@@ -545,11 +604,28 @@ def commit(plan: Plan, stage: Path, build_site: bool) -> None:
     except BaseException:
         tx.rollback()
         raise
-    # the build's cache: this chapter no longer matches data/cases.yml's settings, so the next full build
-    # re-executes it with them; the site entry records the sources just built
+    return synth_ids
+
+
+def update_cache(plan: Plan, synth_ids: list[str] | None, site_built: bool) -> None:
+    """Record what was built under the keys the full build computes (after ``--save``, if given).
+
+    The chapter's entry is the full build's key for these settings (build_book.case_key), so a case saved
+    with the settings it ran with is a cache hit and a case whose settings differ from data/cases.yml is
+    re-executed. The synthesis entry is kept only if the full build would compute the same one.
+    """
+    cfg = plan.config
     cache = json.loads(bb.CACHE_FILE.read_text()) if bb.CACHE_FILE.exists() else {}
-    cache.pop(f"case {cid}", None)
-    if build_site:
+    cache[f"case {cfg.case_id}"] = bb.case_key(cfg, cfg.n_permutations, plan.parameters["panel_source"],
+                                               plan.parameters["reproduce_command"])
+    cache.pop("synthesis", None)
+    if synth_ids is not None:
+        jobs = bb.keyed_plan(cases_mod.load_cases(), None)
+        synth = next(j for j in jobs if j.kind == "synthesis")
+        if synth.parameters["case_ids"] == synth_ids and all(
+                cache.get(j.name) == j.key for j in jobs if j.kind == "case"):
+            cache["synthesis"] = synth.key
+    if site_built:
         cache["_site"] = bb.site_hash()
     with atomic_write(bb.CACHE_FILE) as fh:
         json.dump(cache, fh, indent=1, sort_keys=True)
@@ -557,6 +633,7 @@ def commit(plan: Plan, stage: Path, build_site: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the chapter's reproduce box
     t0 = time.time()
     plan = validate(args)
     print(f"[1/5] Validated case {plan.config.case_id!r}:\n{describe(plan)}", flush=True)
@@ -571,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.time()
         execute(plan, stage)
         print(f"[3/5] Notebook executed in {time.time() - t:.0f} s.", flush=True)
-        commit(plan, stage, build_site=not args.no_site)
+        synth_ids = commit(plan, stage, build_site=not args.no_site)
     except OSError as e:
         raise UserInputError(f"Could not write the outputs ({e.strerror}: {e.filename}). Nothing was changed: the "
                              "previous chapters and site are as they were. Free disk space or fix the folder's "
@@ -580,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(stage, ignore_errors=True)
     if args.save:
         print("Saved: " + save_case(plan))
+    update_cache(plan, synth_ids, site_built=not args.no_site)
     for n in plan.notes:
         print("Note: " + n)
     if not plan.existing and not args.save:

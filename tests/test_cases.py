@@ -101,3 +101,69 @@ def test_user_specified_reform(tmp_path):
 def test_roundtrip_dict():
     c = cases.load_cases()["guizhou"]
     assert cases.CaseConfig.from_dict(c.to_dict()) == c
+
+
+# ---- scripts/build_book.py: plan, cache keys, failing-cell index (reviewer defects 1, 2, 6) ----------
+
+
+def _bb():
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    return importlib.import_module("build_book")
+
+
+def test_plan_keeps_each_cases_own_donor_exclusions(tmp_path, monkeypatch):
+    bb = _bb()
+    text = cases.CASES_FILE.read_text(encoding="utf-8")
+    text += "\n  anhui_mine:\n    province: Anhui\n    reform: anhui_ccmc\n    donors_exclude: [auto, Jiangsu]\n"
+    path = tmp_path / "cases.yml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(cases, "CASES_FILE", path)
+    selected = cases.load_cases(path)
+    params = {j.name: j.parameters for j in bb.plan(selected, 5) if j.kind == "case"}
+    assert params["case anhui_mine"]["donors_exclude"] == ["auto", "Jiangsu"]
+    assert params["case anhui"]["donors_exclude"] == "auto"
+    # what the notebook rebuilds from these parameters keeps the exclusion
+    p = params["case anhui_mine"]
+    cfg = cases.from_parameters("anhui_mine", p["province"], p["reform_id"], donors_exclude=p["donors_exclude"])
+    assert "Jiangsu" in cfg.excluded and cfg.excluded == selected["anhui_mine"].excluded
+
+
+def test_case_keys_do_not_depend_on_other_cases():
+    bb = _bb()
+    all_cases = cases.load_cases()
+    keys = {j.name: j.key for j in bb.keyed_plan(all_cases, 5)}
+    fewer = dict(list(all_cases.items())[:-1])
+    keys_fewer = {j.name: j.key for j in bb.keyed_plan(fewer, 5)}
+    for name, key in keys_fewer.items():
+        if name.startswith("case "):
+            assert keys[name] == key, name  # removing (or adding) one case leaves the others cached
+    assert keys["synthesis"] != keys_fewer["synthesis"]  # the synthesis does re-run
+    cid, cfg = next(iter(all_cases.items()))
+    assert bb.case_key(cfg, 5) == keys[f"case {cid}"]  # the key run_case.py records for a saved case
+    assert bb.case_key(cfg, 6) != keys[f"case {cid}"]
+
+
+def test_failing_cell_is_named_by_its_index_in_the_source_notebook(tmp_path):
+    """Papermill's saved notebook: error banner, md, parameters, injected, anchor, failing setup cell."""
+    import json
+
+    bb = _bb()
+
+    def cell(tags=(), src=""):
+        return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src, "outputs": []}
+
+    err = "papermill-error-cell-tag"
+    saved = [cell([err]), cell(src="# title"), cell(["parameters"]), cell(["injected-parameters"]),
+             cell([err]), cell(src="import x\nraise RuntimeError")]
+    path = tmp_path / "out.ipynb"
+    path.write_text(json.dumps({"cells": saved}))
+    # executed notebook (no error cells): md 0, parameters 1, injected 2, setup 3 -> source notebook cell 2
+    assert bb._source_cell_index(path, 3) == 2
+    assert bb._source_cell_index(path, 1) == 1  # before the injected cell nothing shifts
+    msg = bb.failure_message({"name": "case x", "cell": 2, "exec_count": 3, "notebook": "notebooks/case_study.ipynb",
+                              "where": bb._first_code_line("# setup\nimport x"), "error": "RuntimeError: boom"})
+    assert "cell 2 of notebooks/case_study.ipynb" in msg and "`import x`" in msg
