@@ -90,6 +90,9 @@ def test_every_case_page_has_all_parts(built):
             assert "Change 2019 to 2022" in html
         res = built / "book" / "_generated" / "results" / cid
         assert (res / "results.json").exists() and (res / "estimates.csv").exists()
+        assert '"image/png"' in (built / "book" / "cases" / f"{cid}.ipynb").read_text(encoding="utf-8"), cid
+    hidden = [p for p in (built / "book").rglob(".*") if "_build" not in p.parts and "_generated" not in p.parts]
+    assert not hidden, hidden  # no staging copies inside the Sphinx sources
 
 
 def test_synthesis_front_matter_and_toc(built):
@@ -128,7 +131,10 @@ def test_failing_case_keeps_previous_chapter(built):
     finally:
         nb_path.write_text(original, encoding="utf-8")
     assert proc.returncode != 0
-    assert "case guizhou failed in cell" in proc.stderr and "RuntimeError: planted failure" in proc.stderr
+    assert "case guizhou failed in cell 2 of notebooks/case_study.ipynb" in proc.stderr, proc.stderr
+    assert "`raise RuntimeError('planted failure for the test')`" in proc.stderr
+    assert "RuntimeError: planted failure" in proc.stderr
+    assert not list((built / "book" / "_generated" / "staging").glob("*"))
     assert "Traceback" not in proc.stderr
     after = (_sha(page), _sha(chapter), _sha(built / "book" / "_build" / "html" / "index.html"))
     assert before == after

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
-from test_bad_inputs import make_repo, run_cli
+from test_bad_inputs import env, make_repo, run_cli
 
 
 def _sha(p) -> str:
@@ -47,7 +49,19 @@ def test_new_province_run_adds_chapter_without_rerunning_others(tmp_path):
     assert "cases/anhui" in toc and "cases/zhejiang" in toc and "cases/jiangsu" in toc
     assert {c: _sha(repo / "book" / "cases" / f"{c}.ipynb") for c in others} == others
     logs = sorted(p.name for p in (repo / "book" / "_generated" / "logs").glob("*.log"))
-    assert logs == ["case_jiangsu.log"], logs
+    assert logs == ["case_jiangsu.log", "synthesis.log"], logs  # only this case and the (cheap) synthesis
+    # the synthesis includes the new case (the fixture's fake results of the others cannot be read)
+    synth = (repo / "book" / "_build" / "html" / "cases" / "synthesis.html").read_text(encoding="utf-8")
+    assert "jiangsu" in synth and "cases/synthesis" in toc
+    # saved with the settings it ran with: the chapter shows the build command and the cache entry is the
+    # one the full build computes, so the next full build does not re-execute it
+    nb = chapter.read_text(encoding="utf-8")
+    assert "build_book.py --only jiangsu" in nb and "run_case.py --province" not in nb
+    check = ("import json,sys; sys.path.insert(0,'scripts'); import build_book as bb; from primarycare import cases; "
+             "k={j.name:j.key for j in bb.keyed_plan(cases.load_cases(), None)}['case jiangsu']; "
+             "print(k == json.loads(bb.CACHE_FILE.read_text())['case jiangsu'])")
+    hit = subprocess.run([sys.executable, "-c", check], cwd=repo, env=env(), capture_output=True, text=True)
+    assert hit.stdout.strip() == "True", hit.stdout + hit.stderr
     assert "other chapters are not re-run" in proc.stdout
 
     # --save: appended as text (comments and other cases kept) and valid for the full build
@@ -63,3 +77,15 @@ def test_new_province_run_adds_chapter_without_rerunning_others(tmp_path):
     assert same.returncode == 0 and "already in data/cases.yml" in same.stdout, same.stderr
     other = run_cli(repo, "--province", "Jiangsu", "--reform-year", "2020", "--reform-name", "x", "--dry-run")
     assert other.returncode == 2 and "already used" in other.stderr
+
+
+@pytest.mark.slow
+def test_unsaved_case_chapter_shows_the_run_case_command(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    proc = run_cli(repo, "--province", "Jiangsu", "--reform-year", "2019", "--reform-name", "Mine",
+                   "--permutations", "5", "--no-site", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    nb = (repo / "book" / "cases" / "jiangsu.ipynb").read_text(encoding="utf-8")
+    assert "python scripts/run_case.py --province Jiangsu --reform-year 2019" in nb
+    assert "build_book.py --only jiangsu" not in nb
+    assert '"image/png"' in nb  # figures are inline without any magic in the notebook
