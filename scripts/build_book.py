@@ -150,8 +150,24 @@ def keyed_plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | No
             job.key = case_key(cfg, job.parameters["n_permutations"], env_hash=env_hash)
         else:
             src = _notebook_hash(job.source) if job.source.exists() else "missing"
-            job.key = hashlib.sha256(json.dumps([src, job.parameters, env_hash], sort_keys=True).encode()).hexdigest()
+            used = _cases_read_by(job.source, selected) if job.kind in ("primer", "data") else {}
+            job.key = hashlib.sha256(json.dumps([src, job.parameters, env_hash, used], sort_keys=True,
+                                                ensure_ascii=False).encode()).hexdigest()
     return _key_synthesis(jobs)
+
+
+def _cases_read_by(source: Path, selected: dict[str, cases_mod.CaseConfig]) -> dict[str, Any]:
+    """Settings of the cases a primer/data notebook may read (primarycare.book.teaching_data): those named in
+    its source and teaching_data's default case. data/cases.yml is not in the environment hash, so a change
+    to one of these cases must reach the notebook's key this way."""
+    import inspect
+
+    from primarycare import book
+
+    text = source.read_text(encoding="utf-8") if source.exists() else ""
+    default = inspect.signature(book.teaching_data).parameters["case_id"].default
+    return {cid: cfg.to_dict() for cid, cfg in selected.items() if cid == default or f'"{cid}"' in text
+            or f"'{cid}'" in text}
 
 
 def _key_synthesis(jobs: list[Job]) -> list[Job]:
