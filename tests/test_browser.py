@@ -161,7 +161,7 @@ def test_every_page_loads_offline_with_images(site, server, offline):
     for rel in pages:
         if _is_redirect(site / rel):  # index.html: a meta refresh to the first chapter
             page.goto(f"{server}/{quote(rel)}", wait_until="load")
-            page.wait_for_url(lambda u: not u.endswith(rel), timeout=15_000)
+            page.wait_for_url(lambda u, rel=rel: not u.endswith(rel), timeout=15_000)
             page.wait_for_load_state("load")
             continue
         resp = page.goto(f"{server}/{quote(rel)}", wait_until="load")
