@@ -181,9 +181,13 @@ def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_
 
 
 def stamp_simulated(ax) -> None:
-    """Write a visible "SIMULATED DATA" mark on a matplotlib axes (figures from simulated values)."""
-    ax.text(0.99, 0.02, "SIMULATED DATA", transform=ax.transAxes, ha="right", va="bottom",
-            fontsize=9, color="#b00020", alpha=0.8, fontweight="bold")
+    """Write a visible "SIMULATED DATA" mark on a matplotlib axes (figures from simulated values).
+
+    Delegates to :func:`primarycare.plots.stamp`, the project's single stamp.
+    """
+    from .plots import stamp
+
+    stamp(ax)
 
 
 # ------------------------------------------------------------------------------------------------

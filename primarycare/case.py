@@ -15,6 +15,7 @@ import datetime as _dt
 import functools
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -236,6 +237,92 @@ def province_facts(case: CaseConfig) -> pd.DataFrame:
     return f.reset_index(drop=True)
 
 
+# Indicators "closely related" to a chapter's outcomes: visit shares and counts, county-internal visit
+# rates, primary-care staff, GPs and family-doctor signing (shown first in part 1; the rest collapsed).
+RELATED = re.compile(r"visit|county_internal|outside_county|primary_care_staff|^gps_|recruited_gps|"
+                     r"family_doctor|signing|signed_residents")
+UNRELATED = re.compile(r"remote_centre|outreach|subcentre_visits")
+QUALIFIER_WORDS = {"about": "about", "more_than": "more than", "at_least": "at least", "less_than": "less than",
+                   "at_most": "at most", "over": "over"}
+
+
+def short_source(source: Any) -> str:
+    """Seed files cited by their number ("seed 004"); other sources (public_figures.md) as they are."""
+    s = str(source)
+    return "seed " + s[:3] if s[:3].isdigit() and s.endswith(".txt") else s
+
+
+def printed_value(value: Any, qualifier: Any = None) -> str:
+    """A reported figure as printed: no trailing zeros, the qualifier in words ("more than 20")."""
+    v = _f(value)
+    if math.isnan(v):
+        txt = "unknown"
+    else:
+        txt = f"{v:.6f}".rstrip("0").rstrip(".")
+    q = "" if qualifier is None or (isinstance(qualifier, float) and math.isnan(qualifier)) else str(qualifier)
+    q = QUALIFIER_WORDS.get(q, q.replace("_", " "))
+    return f"{q} {txt}".strip()
+
+
+def _year_words(year: Any) -> str:
+    y = _f(year)
+    return "—" if math.isnan(y) else str(int(y))
+
+
+THEMES = (r"visit_share|visit_rate|county_internal|outside_county", r"visit", r"staff", r"gps?_|_gps",
+          r"family_doctor|signing|signed")
+
+
+def _theme_rank(indicator: str, outcomes: list[str]) -> int:
+    if indicator in outcomes:
+        return outcomes.index(indicator)
+    hit = [k for k, pat in enumerate(THEMES) if re.search(pat, indicator)]
+    return len(outcomes) + (hit[0] if hit else len(THEMES))
+
+
+def is_related(indicator: str, outcomes: list[str] | tuple[str, ...]) -> bool:
+    """Whether a register indicator belongs in the chapter's main table of reported figures."""
+    return indicator in outcomes or (bool(RELATED.search(indicator)) and not UNRELATED.search(indicator))
+
+
+def facts_tables(facts: pd.DataFrame, outcomes: list[str] | tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Part 1's reported figures as two readable tables: related to the outcomes, and the rest.
+
+    Columns: Figure (the English label from data/indicators.csv), Value (as printed, with its qualifier in
+    words), Unit, Year, Kind, Source (seed number). The outcomes come first, then related figures, each
+    group by indicator and year.
+    """
+    cols = ["Figure", "Value", "Unit", "Year", "Kind", "Source"]
+    if facts is None or facts.empty:
+        return pd.DataFrame(columns=cols), pd.DataFrame(columns=cols)
+    f = facts.copy()
+    ind = f["indicator"].astype(str)
+    base = ind.str.replace(r"_change$", "", regex=True)  # a change sits next to its level
+    f["_rel"] = [is_related(i, outcomes) for i in ind]
+    f["_rank"] = [_theme_rank(b, list(outcomes)) for b in base]
+    f["_base"], f["_chg"] = base, ind.str.endswith("_change")
+    f["_y"] = pd.to_numeric(f["year"], errors="coerce")
+    f = f.sort_values(["_rank", "_base", "_chg", "_y"], na_position="last", kind="stable")
+
+    def label(i: str) -> str:
+        try:
+            return str(indicators.label(i))
+        except Exception:  # noqa: BLE001 - an id missing from the vocabulary is shown as it is
+            return i
+
+    qual = f["qualifier"] if "qualifier" in f else pd.Series(None, index=f.index)
+    out = pd.DataFrame({
+        "Figure": [label(i) for i in f["indicator"].astype(str)],
+        "Value": [printed_value(v, q) for v, q in zip(f["value"], qual, strict=True)],
+        "Unit": f["unit"].fillna("").astype(str).to_numpy(),
+        "Year": [_year_words(y) for y in f["year"]],
+        "Kind": f["kind"].fillna("").astype(str).to_numpy(),
+        "Source": [short_source(x) for x in f["source"]],
+    }, index=f.index)
+    rel = f["_rel"].to_numpy(bool)
+    return out[rel].reset_index(drop=True), out[~rel].reset_index(drop=True)
+
+
 def donor_table(case: CaseConfig) -> pd.DataFrame:
     rows = [{"province": case.province, "role": "treated", "reason": f"reform {case.reform} from {case.reform_year}"}]
     rows += [{"province": p, "role": "excluded", "reason": r} for p, r in case.excluded.items()]
@@ -266,7 +353,7 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], 
     _attempt(problems, f"TWFE with randomization test ({o})", twfe_main)
 
     def es() -> None:
-        from . import did
+        from . import did, pretrend
 
         r = did.event_study(df, o, UNIT, TIME, "first_treated", window=case.event_window, reference=-1,
                             method="twfe", cluster=UNIT)
@@ -276,7 +363,15 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], 
         pre = _get(r, "pretrend", "pre_trend", "pretrend_test")
         stat = _f(_get(pre, "statistic", "stat")) if pre is not None else _f(_get(r, "pretrend_stat"))
         pval = _f(_get(pre, "p_value", "pvalue")) if pre is not None else _f(_get(r, "pretrend_p"))
-        tables["pretrend"].append(pd.DataFrame([{"outcome": o, "statistic": stat, "p_value": pval}]))
+        row = {"outcome": o, "statistic": stat, "p_value": pval, "placebo_p_value": float("nan"),
+               "n_assignments": 0, "n_treated": 1}
+        pl = _attempt(problems, f"pre-trend placebo p-value ({o})", lambda: pretrend.pretrend_placebo(
+            df, o, UNIT, TIME, "first_treated", "treated", [case.province], window=case.event_window,
+            reference=-1, cluster=UNIT, n_permutations=n_perm, seed=case.seed))
+        if pl is not None:
+            row.update(placebo_p_value=float(pl.p_value), n_assignments=int(pl.n_assignments),
+                       n_treated=int(pl.n_treated_units))
+        tables["pretrend"].append(pd.DataFrame([row]))
         agg = _get(r, "aggregate", "post", "overall", default=r)
         rows.append(_row(o, "Event study (post average)", agg if not callable(agg) else r,
                          planted=planted["mean_post"]))
@@ -600,17 +695,23 @@ def interpretation(estimates: pd.DataFrame, outcome: str, simulated: bool, alpha
         parts.append(f"{r.method} {_num(r.estimate)}{ci}")
     signs = np.sign(e["estimate"].to_numpy())
     with_ci = e.dropna(subset=["ci_low", "ci_high"])
-    excl = with_ci[(with_ci["ci_low"] > 0) | (with_ci["ci_high"] < 0)]
+    # Intervals whose estimator flagged its own standard errors (one treated cluster: CRV1, analytic IF)
+    # are not used for the verdict when design-based intervals (randomization test, placebo variance) exist.
+    flagged_ci = with_ci["warnings"].fillna("").astype(str).str.len() > 0
+    judged = with_ci[~flagged_ci] if (~flagged_ci).any() else with_ci
+    which = "design-based " if len(judged) < len(with_ci) else ""
+    excl = judged[(judged["ci_low"] > 0) | (judged["ci_high"] < 0)]
     same_sign = bool(np.all(signs == signs[0])) and signs[0] != 0
     direction = "increase" if signs[0] > 0 else "decrease"
     article = "an" if direction == "increase" else "a"
     mean = float(e["estimate"].mean())
-    if same_sign and len(excl) == len(with_ci) and len(with_ci) > 0:
+    if same_sign and len(excl) == len(judged) and len(judged) > 0:
         head = (f"For {label.lower()}, all {len(e)} methods point to {article} {direction} after the reform, of about "
-                f"{_num(abs(mean))} {unit} on average, and every interval excludes zero.")
+                f"{_num(abs(mean))} {unit} on average, and every {which}interval excludes zero"
+                + (" (randomization test or placebo variance)" if which else "") + ".")
     elif same_sign:
         head = (f"For {label.lower()}, the methods agree on the sign ({article} {direction} of about {_num(abs(mean))} "
-                f"{unit} on average), but {len(with_ci) - len(excl)} of {len(with_ci)} intervals include zero, "
+                f"{unit} on average), but {len(judged) - len(excl)} of {len(judged)} {which}intervals include zero, "
                 "so the evidence for an effect is weak.")
     else:
         head = (f"For {label.lower()}, the methods disagree on the direction of the change, so the data give no "
@@ -620,10 +721,15 @@ def interpretation(estimates: pd.DataFrame, outcome: str, simulated: bool, alpha
         p = e.loc[e["method"] == "Synthetic control", "p_value"].iloc[0]
         if not math.isnan(p):
             text += f" The synthetic-control placebo p-value is {_num(p, 3)}."
+    twfe = e[(e["method"] == "TWFE DiD") & e["inference"].astype(str).str.startswith("randomization")]
+    if len(twfe) and not math.isnan(twfe["p_value"].iloc[0]):
+        text += f" The randomization-test p-value of the TWFE estimate is {_num(twfe['p_value'].iloc[0], 3)}."
     flagged = e[e["warnings"].fillna("").astype(str).str.len() > 0]["method"].tolist()
     if flagged:
         text += (f" The intervals of {', '.join(flagged)} rest on standard errors that are unreliable with one "
-                 "reforming province (see the warnings); the randomization-test interval is the safer guide.")
+                 "reforming province (see the warnings)"
+                 + (", so the verdict above does not rely on them" if which else "")
+                 + "; the randomization-test interval is the safer guide.")
     if simulated:
         planted = e["planted"].dropna()
         if len(planted):
@@ -635,6 +741,103 @@ def interpretation(estimates: pd.DataFrame, outcome: str, simulated: bool, alpha
         text += (" Because the data are simulated, this demonstrates how the methods behave; it is not an "
                  "estimate of the reform's real effect.")
     return text
+
+
+PRIMER_ONE_TREATED = "/primer/06_one_treated_province"
+
+
+def pretrend_text(row: Any, label: str, alpha: float = 0.05) -> str:
+    """One hedged sentence on the pre-trend test of one outcome (a row of the ``pretrend`` table).
+
+    With fewer than 2 treated provinces the verdict rests on the placebo p-value (Conley and Taber 2011
+    style), because the CRV1 F-test has one treated cluster and over-rejects; the F-test p-value is still
+    shown. Either way, not rejecting is weak evidence for parallel trends (Roth 2022).
+    """
+    get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
+    f_p, pl_p = _f(get("p_value")), _f(get("placebo_p_value"))
+    n_treated = int(_f(get("n_treated", 1)) if not math.isnan(_f(get("n_treated", 1))) else 1)
+    n_asg = int(_f(get("n_assignments", 0)) or 0)
+    use_placebo = n_treated < 2 and not math.isnan(pl_p)
+    p = pl_p if use_placebo else f_p
+    if math.isnan(p):
+        return f"{label}: the pre-trend test could not be computed."
+    verdict = ("no evidence against parallel pre-trends at the 5% level (weak evidence for them)" if p >= alpha
+               else "evidence of diverging pre-trends: read the DiD estimates with caution")
+    head = f"{label}: joint pre-trend statistic F = {_num(_f(get('statistic')))}; "
+    if use_placebo:
+        return (head + f"placebo p-value {_num(pl_p, 3)} (rank among {n_asg} assignments of the reform to "
+                f"provinces), CRV1 F-test p-value {_num(f_p, 3)}. On the placebo p-value: {verdict}.")
+    tail = "" if math.isnan(pl_p) else f"; placebo p-value {_num(pl_p, 3)}"
+    return head + f"F-test p-value {_num(f_p, 3)}{tail}: {verdict}."
+
+
+def pretrend_note(n_treated: int) -> str:
+    """Why the chapter reads the placebo p-value (MyST Markdown; links the primer chapter)."""
+    if n_treated >= 2:
+        return ("The F-test uses cluster-robust errors; the placebo p-value ranks the statistic among "
+                "reassignments of the reform to comparison provinces.")
+    return ("With one reforming province the F-test's cluster-robust variance rests on a single treated "
+            "cluster and is far too small, so the test rejects parallel pre-trends too often (see "
+            f"{{doc}}`{PRIMER_ONE_TREATED}`); the placebo p-value instead ranks the same statistic among the values "
+            "it takes when each comparison province is treated as if it had reformed (Conley and Taber 2011 "
+            "style), and the verdict below rests on it.")
+
+
+# Phrases of generated text linked to book/glossary.md on first use (glossary headword on the right).
+# Longer phrases first so "tight county medical communities" wins over "county medical communities".
+GLOSSARY_PHRASES: tuple[tuple[str, str], ...] = (
+    (r"tight(?:, high-quality)? (?:county |district and county )?(?:medical )?communit(?:y|ies)",
+     "紧密型县域医共体"),
+    (r"county medical sub-centres?", "县域医疗次中心"),
+    (r"(?:district and )?county medical (?:and health service )?communit(?:y|ies)", "医共体"),
+    (r"tiered care", "分级诊疗"),
+    (r"county-internal visit rate", "县域内就诊率"),
+    (r"primary-care share of visits", "基层诊疗量占比"),
+    (r"first-contact signing", "首诊式签约"),
+    (r"first contact at primary care", "基层首诊"),
+    (r"family-doctor (?:signing|contract services)", "家庭医生签约"),
+    (r"county-hired, township-used", "县聘乡用"),
+    (r"(?:district and county )?fund pools?", "资金池"),
+    (r"remote (?:[a-zA-Z]+, )*(?:[a-zA-Z]+ and )?[a-zA-Z]+ diagnosis centres?", "远程诊疗中心"),
+    (r"strengthening-the-base programme", "强基工程"),
+    (r"Sanming reform", "三明医改"),
+    (r"township health centres?", "乡镇卫生院"),
+    (r"village clinics?", "村卫生室"),
+    (r"general practitioners?", "全科医生"),
+)
+_CJK_TERMS = ("紧密型县域医共体", "县域医疗次中心", "县域内就诊率", "基层诊疗量占比", "家庭医生签约", "首诊式签约",
+              "基层首诊", "县聘乡用", "远程诊疗中心", "强基工程", "三明医改", "乡镇卫生院", "村卫生室", "全科医生",
+              "分级诊疗", "资金池", "医共体")
+
+
+def link_glossary(text: str, seen: set[str] | None = None) -> str:
+    """Link the first use of each glossary term in MyST ``text`` with a ``{term}`` role.
+
+    ``seen`` (shared across the calls of one page) holds the headwords already linked, so a term is
+    linked once per page. Text inside backticks or existing roles is left alone. The case chapter's
+    Markdown outputs are rendered as MyST (``nb_render_markdown_format: myst``), so the role resolves.
+    """
+    seen = set() if seen is None else seen
+    pieces = re.split(r"(\{[a-z]+\}`[^`]*`|`[^`]*`)", text)  # keep roles and code spans untouched
+    pats = [(re.compile(pat, re.IGNORECASE), head) for pat, head in GLOSSARY_PHRASES]
+    pats += [(re.compile(re.escape(t)), t) for t in _CJK_TERMS]
+    for i in range(0, len(pieces), 2):
+        chunk, slots = pieces[i], []
+        for rx, head in pats:
+            if head in seen:
+                continue
+            m = rx.search(chunk)
+            if not m:
+                continue
+            seen.add(head)
+            phrase = m.group(0)
+            role = f"{{term}}`{phrase}`" if phrase == head else f"{{term}}`{phrase} <{head}>`"
+            slots.append(role)
+            chunk = chunk[:m.start()] + f"\x00{len(slots) - 1}\x00" + chunk[m.end():]
+        for k, role in enumerate(slots):
+            chunk = chunk.replace(f"\x00{k}\x00", role)
+        pieces[i] = chunk
+    return "".join(pieces)
 
 
 def reform_brief(reform_id: str) -> dict[str, Any]:
@@ -660,6 +863,93 @@ def year_text(config: dict[str, Any]) -> str:
     alt = ", ".join(str(v) for v in config.get("robustness_years", []))
     return (f"The reform year used is **{y}**, an **assumption** of this case (the source gives no year): {why} "
             f"Part 7 re-estimates with {alt}.")
+
+
+def short_inference(inference: str, n_assignments: int | None = None) -> str:
+    """A short table label for an inference description ("CRV1, 24 clusters", "randomization (24 ...)")."""
+    s = str(inference or "")
+    m = re.match(r"CRV1 by \w+ \((\d+) clusters", s)
+    if m:
+        return f"CRV1, {m.group(1)} clusters"
+    if s.startswith("randomization"):
+        return f"randomization ({n_assignments} assignments)" if n_assignments else "randomization"
+    if s.startswith("analytic influence function"):
+        return "analytic IF"
+    if s.startswith("placebo variance"):
+        return "placebo variance"
+    if s.startswith("placebo in space"):
+        return "placebo rank (RMSPE)"
+    if s.startswith("OLS, Newey-West"):
+        return "Newey-West HAC"
+    return s if len(s) <= 30 else s[:28] + "…"
+
+
+INFERENCE_NOTES = {
+    "CRV1": "cluster-robust (CRV1) standard errors clustered by province, t distribution with G - 1 degrees of "
+            "freedom; unreliable with one reforming province (one treated cluster; Conley and Taber 2011, "
+            "MacKinnon and Webb 2017)",
+    "randomization": "randomization test: the reform's timing is reassigned to each province in turn (placebo in "
+                     "space, all assignments, the real one included); the p-value is the share of assignments "
+                     "with an estimate at least as large in absolute value, and the interval inverts the test "
+                     "under a constant effect",
+    "analytic IF": "analytic influence-function standard errors of Callaway and Sant'Anna (2021), normal "
+                   "approximation; they rest on the one treated province's deviations and are unreliable here",
+    "placebo variance": "placebo variance of Arkhangelsky et al. (2021, Algorithm 4)",
+    "Newey-West HAC": "OLS with Newey-West autocorrelation-robust standard errors",
+}
+
+
+def inference_note(pairs: Any) -> str:
+    """Markdown note under a table: each short inference label with its full explanation."""
+    seen, lines = set(), []
+    for short, full in pairs:
+        key = next((k for k in INFERENCE_NOTES if str(short).startswith(k)), None)
+        if short in seen:
+            continue
+        seen.add(short)
+        lines.append(f"*{short}*: {INFERENCE_NOTES[key] if key else full}.")
+    return "**Inference column.** " + " ".join(lines) if lines else ""
+
+
+def weights_table(weights: pd.DataFrame, labels: dict[str, str] | None = None, tol: float = 1e-3) -> pd.DataFrame:
+    """Synthetic-control donor weights as one table: a row per donor, a column per outcome (NaN if ~0).
+
+    Donors with weight above ``tol`` in no outcome are dropped; rows are sorted by the largest weight.
+    """
+    w = weights.pivot_table(index="donor", columns="outcome", values="weight", aggfunc="sum")
+    order = list(dict.fromkeys(weights["outcome"]))
+    w = w[[o for o in order if o in w.columns]]
+    w = w.where(w > tol)
+    w = w.dropna(how="all")
+    w = w.loc[w.max(axis=1).sort_values(ascending=False).index]
+    w.columns = [(labels or {}).get(c, c) for c in w.columns]
+    return w.rename_axis("comparison province").reset_index()
+
+
+def claims_display(claims: pd.DataFrame, outcomes: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """The claims-check table with labels, printed values and short sources; ``_related`` marks the rows
+    on the chapter's outcomes and related measures (shown first; the rest can be collapsed)."""
+    c = claims.copy()
+    ind = c["indicator"].astype(str)
+
+    def label(i: str) -> str:
+        try:
+            return str(indicators.label(i))
+        except Exception:  # noqa: BLE001 - an id missing from the vocabulary is shown as it is
+            return i
+
+    out = pd.DataFrame({
+        "Figure": [label(i) for i in ind], "Year": [_year_words(y) for y in c["year"]],
+        "Reported": [printed_value(v) for v in c["reported"]], "Unit": c["unit"].fillna("").astype(str),
+        "Source": [short_source(s) for s in c["source"]],
+        "Panel value": [_num(_f(v), 2) for v in c["panel_value"]],
+        "Panel status": c["panel_status"].fillna("").astype(str).replace("", "—"),
+        "Verdict": c["verdict"].astype(str),
+        "_related": [is_related(i, outcomes) for i in ind],
+        "_rank": [_theme_rank(i, list(outcomes)) for i in ind.str.replace(r"_change$", "", regex=True)],
+    })
+    out = out.sort_values("_rank", kind="stable").drop(columns="_rank")
+    return out.reset_index(drop=True)
 
 
 def summary_table(result: CaseResult) -> pd.DataFrame:

@@ -32,15 +32,32 @@ def _figure(width: float = 7.5, height: float = 4.2, ncols: int = 1) -> tuple[An
     return fig, axes
 
 
-def stamp(fig: Any, simulated: bool = True) -> Any:
-    """Mark a figure as drawn from simulated values (large translucent diagonal text plus a corner note)."""
-    if simulated:
-        fig.text(0.5, 0.5, STAMP, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
-                 alpha=0.16, fontweight="bold", zorder=100)
-        fig.text(0.999, 0.5, "Simulated data: shows the method, not the reform's real effect",
-                 ha="right", va="center", rotation=90, fontsize=7, color="#c0392b")
-        fig.get_layout_engine().set(w_pad=0.12)  # keep the vertical note clear of the plot
-    return fig
+def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str = STAMP) -> Any:
+    """Mark a figure (or one axes) as drawn from simulated values: the project's one "SIMULATED DATA" stamp.
+
+    On a ``Figure``: large translucent diagonal text plus, with ``note``, a small vertical note at the
+    right edge. On an ``Axes`` (primer figures, one mark per panel): a bold mark in its lower-right corner.
+    Returns ``target``. ``primarycare.book.stamp_simulated`` and ``primarycare.synth.stamp_simulated``
+    call this function.
+    """
+    if not simulated:
+        return target
+    if hasattr(target, "transAxes"):  # an Axes
+        target.text(0.99, 0.02, text, transform=target.transAxes, ha="right", va="bottom",
+                    fontsize=9, color="#b00020", alpha=0.8, fontweight="bold")
+        return target
+    target.text(0.5, 0.5, text, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
+                alpha=0.16, fontweight="bold", zorder=100)
+    if note:
+        target.text(0.999, 0.5, "Simulated data: shows the method, not the reform's real effect",
+                    ha="right", va="center", rotation=90, fontsize=7, color="#c0392b")
+        engine = target.get_layout_engine()
+        if engine is not None and hasattr(engine, "set"):
+            try:
+                engine.set(w_pad=0.12)  # keep the vertical note clear of the plot
+            except TypeError:  # a layout engine without padding settings
+                pass
+    return target
 
 
 def _ylabel(outcome: str) -> str:

@@ -64,20 +64,10 @@ _AGG_OPS = ("mean", "median", "sum", "min", "max", "std", "var")
 
 def stamp_simulated(fig: Any, text: str = "SIMULATED DATA") -> None:
     """Put a large, visible "SIMULATED DATA" mark across a matplotlib figure (project rule: any figure
-    drawn from simulated values says so)."""
-    fig.text(
-        0.5,
-        0.5,
-        text,
-        ha="center",
-        va="center",
-        rotation=25,
-        fontsize=38,
-        color="tab:red",
-        alpha=0.18,
-        fontweight="bold",
-        zorder=100,
-    )
+    drawn from simulated values says so). Delegates to :func:`primarycare.plots.stamp`."""
+    from .plots import stamp
+
+    stamp(fig, note=False, text=text)
 
 
 def _new_figure(figsize: tuple[float, float] = (7.5, 4.2)) -> tuple[Any, Any]:

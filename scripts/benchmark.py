@@ -159,9 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     if "peer_s" in tab:  # rows from other benchmarks name their peer package (e.g. pysyncon) in the note
         tab["pyfixest_s"] = tab["pyfixest_s"].fillna(tab["peer_s"]) if "pyfixest_s" in tab else tab["peer_s"]
     tab["ratio"] = tab["pyfixest_s"] / tab["primarycare_s"]
-    cols = ["task", "primarycare_s", "pyfixest_s", "ratio", "note"]
+    # The long notes go below the table as numbered footnotes, so the table stays narrow.
+    notes = tab.get("note", pd.Series("", index=tab.index)).fillna("").astype(str)
+    marks, footnotes = [], []
+    for note in notes:
+        if note and note not in footnotes:
+            footnotes.append(note)
+        marks.append(f"[{footnotes.index(note) + 1}]" if note else "")
+    tab["task"] = [f"{t} {m}".strip() for t, m in zip(tab["task"], marks, strict=True)]
+    cols = ["task", "primarycare_s", "pyfixest_s", "ratio"]
     with pd.option_context("display.max_colwidth", 90, "display.width", 250):
         print(tab.reindex(columns=cols).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if footnotes:
+        print()
+        for k, note in enumerate(footnotes, 1):
+            print(f"[{k}] {note}")
     print(f"\ncommand: python scripts/benchmark.py{' --quick' if args.quick else ''}  "
           "(simulated panels; ratio = pyfixest / primarycare)")
     return 0

@@ -152,3 +152,68 @@ def test_figures_carry_the_simulated_stamp(shanghai_result):
         assert any(t.get_text() == plots.STAMP for t in f.texts)
     plain = plots.trends(r.tables["trends"], OUT, 2018, simulated=False)
     assert not any(t.get_text() == plots.STAMP for t in plain.texts)
+
+
+# ---------------------------------------------------------------- chapter text and tables (readability pass)
+
+
+def test_interpretation_judges_on_design_based_intervals_with_one_treated_province():
+    e = est([{"method": "TWFE DiD", "estimate": 2.0, "ci_low": -0.5, "ci_high": 4.0, "p_value": 0.2,
+              "inference": "randomization test (placebo in space)"},
+             {"method": "Event study (post average)", "estimate": 2.1, "ci_low": 1.9, "ci_high": 2.3,
+              "warnings": "fewer than 2 treated clusters"}])
+    t = pc.interpretation(e, OUT, simulated=False)
+    assert "1 of 1 design-based intervals include zero" in t and "weak" in t
+    assert "randomization-test p-value of the TWFE estimate is 0.200" in t
+    assert "does not rely on them" in t
+
+
+def test_pretrend_text_relies_on_placebo_with_one_treated_province():
+    row = {"statistic": 54.6, "p_value": 1e-11, "placebo_p_value": 0.1667, "n_assignments": 24, "n_treated": 1}
+    t = pc.pretrend_text(row, "Share")
+    assert "placebo p-value 0.167" in t and "CRV1 F-test p-value 0.000" in t
+    assert "no evidence against parallel pre-trends" in t
+    t2 = pc.pretrend_text({**row, "n_treated": 3}, "Share")
+    assert "evidence of diverging pre-trends" in t2
+    assert "{doc}`/primer/06_one_treated_province`" in pc.pretrend_note(1)
+
+
+def test_facts_tables_put_outcome_figures_first_and_print_values():
+    f = pd.DataFrame({
+        "indicator": ["fund_raised", "primary_care_visit_share", "primary_care_visit_share_change",
+                      "family_doctor_teams", "primary_care_visit_share"],
+        "year": [2023, 2022, 2022, np.nan, 2019], "value": [20.0, 54.73, 4.01, 8711.0, 50.72],
+        "qualifier": ["more_than", np.nan, np.nan, np.nan, np.nan], "unit": ["亿元", "%", "percentage points", "个", "%"],
+        "kind": ["reported", "reported", "reported", "reported", "derived"],
+        "source": ["000_ab11b8548eff36b6.txt"] * 4 + ["public_figures.md"]})
+    main, rest = pc.facts_tables(f, [OUT])
+    assert list(main.columns) == ["Figure", "Value", "Unit", "Year", "Kind", "Source"]
+    assert main["Figure"].iloc[0] == "Primary-care share of visits" and main["Year"].tolist()[:3] == ["2019", "2022", "2022"]
+    assert "Change in primary-care share of visits" in main["Figure"].iloc[2]
+    assert main["Value"].tolist()[:2] == ["50.72", "54.73"] and "8711" in main["Value"].tolist()
+    assert main.loc[main["Value"] == "8711", "Year"].iloc[0] == "—"
+    assert rest["Value"].tolist() == ["more than 20"] and rest["Source"].tolist() == ["seed 000"]
+    assert not main["Figure"].str.contains("_").any()
+
+
+def test_link_glossary_links_first_use_once_per_page():
+    seen: set = set()
+    t = pc.link_glossary("Tight county medical communities and county medical communities; `fund pools`", seen)
+    assert t.startswith("{term}`Tight county medical communities <紧密型县域医共体>`")
+    assert "{term}`county medical communities <医共体>`" in t and "`fund pools`" in t and "资金池" not in seen
+    again = pc.link_glossary("village clinics and county medical communities", seen)
+    assert again == "{term}`village clinics <村卫生室>` and county medical communities"
+
+
+def test_short_inference_labels_and_weights_table():
+    assert pc.short_inference("CRV1 by province (24 clusters, ssc nonnested), t(23)") == "CRV1, 24 clusters"
+    assert pc.short_inference("randomization test (placebo in space)", 24) == "randomization (24 assignments)"
+    assert pc.short_inference("analytic influence function (with ...)") == "analytic IF"
+    note = pc.inference_note([("CRV1, 24 clusters", "x"), ("analytic IF", "y")])
+    assert "Conley and Taber" in note and "Callaway and Sant'Anna" in note
+    w = pd.DataFrame({"donor": ["A", "B", "C", "A", "B", "C"], "weight": [0.7, 0.3, 0.0, 0.0, 0.4, 0.6],
+                      "outcome": ["o1"] * 3 + ["o2"] * 3})
+    wt = pc.weights_table(w, {"o1": "One", "o2": "Two"})
+    assert list(wt.columns) == ["comparison province", "One", "Two"]
+    assert wt["comparison province"].tolist() == ["A", "C", "B"]
+    assert math.isnan(wt.loc[0, "Two"]) and wt.loc[0, "One"] == 0.7
