@@ -895,6 +895,8 @@ INFERENCE_NOTES = {
     "analytic IF": "analytic influence-function standard errors of Callaway and Sant'Anna (2021), normal "
                    "approximation; they rest on the one treated province's deviations and are unreliable here",
     "placebo variance": "placebo variance of Arkhangelsky et al. (2021, Algorithm 4)",
+    "placebo rank": "rank of the province's post/pre-reform RMSPE ratio among placebo runs with each "
+                    "comparison province treated as if it had reformed (Abadie, Diamond and Hainmueller 2010)",
     "Newey-West HAC": "OLS with Newey-West autocorrelation-robust standard errors",
 }
 
@@ -944,7 +946,11 @@ def claims_display(claims: pd.DataFrame, outcomes: list[str] | tuple[str, ...]) 
         "Source": [short_source(s) for s in c["source"]],
         "Panel value": [_num(_f(v), 2) for v in c["panel_value"]],
         "Panel status": c["panel_status"].fillna("").astype(str).replace("", "—"),
-        "Verdict": c["verdict"].astype(str),
+        "Verdict": c["verdict"].astype(str).str.replace("not checkable (indicator not in panel)",
+                                                        "not checkable: no panel series", regex=False)
+                   .str.replace("not checkable (panel value simulated)", "not checkable: simulated", regex=False)
+                   .str.replace("not checkable (year not in panel)", "not checkable: year not in panel",
+                                regex=False),
         "_related": [is_related(i, outcomes) for i in ind],
         "_rank": [_theme_rank(i, list(outcomes)) for i in ind.str.replace(r"_change$", "", regex=True)],
     })
@@ -960,4 +966,5 @@ def summary_table(result: CaseResult) -> pd.DataFrame:
         cols.append("planted")
     t = e[cols].copy()
     t["outcome"] = t["outcome"].map(indicators.label)
+    t["inference"] = [short_inference(i) for i in t["inference"]]  # full wording: inference_note
     return t
