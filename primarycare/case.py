@@ -968,3 +968,129 @@ def summary_table(result: CaseResult) -> pd.DataFrame:
     t["outcome"] = t["outcome"].map(indicators.label)
     t["inference"] = [short_inference(i) for i in t["inference"]]  # full wording: inference_note
     return t
+
+
+# --------------------------------------------------------------------------------------------------
+# part 7: the robustness checks as compact tables (presentation only; the saved estimates keep every row)
+
+_CHECK_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"placebo reform year (\d{4})", r"placebo year \1"),
+    (r"alternative reform year (\d{4})", r"reform year \1"),
+    (r"dropping (\d{4})", r"drop \1"),
+    (r"placebo in time: reform moved to (\d{4})", r"placebo in time \1"),
+    (r"leave out (.+)", r"leave out \1"),
+)
+
+
+def short_check(spec: str) -> str:
+    """A short table label for a robustness spec ("placebo reform year 2015 (pre-period only)" ->
+    "placebo year 2015"); a spec of unknown form is returned as it is."""
+    s = str(spec)
+    for pat, rep in _CHECK_PATTERNS:
+        m = re.match(pat, s)
+        if m:
+            return m.expand(rep)
+    return s
+
+
+def ci_text(low: Any, high: Any, digits: int = 3) -> str:
+    """A confidence interval as one cell, "[a, b]"; "—" when either bound is missing."""
+    lo, hi = _f(low), _f(high)
+    if math.isnan(lo) or math.isnan(hi):
+        return "—"
+    return f"[{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def p_text(p: Any) -> str:
+    """A p-value as printed in tables: three decimals, "<0.001" below that, "—" when missing."""
+    v = _f(p)
+    if math.isnan(v):
+        return "—"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+@dataclass
+class RobustnessView:
+    """Part 7 for one outcome: the compact ``table`` (leave-one-out summarised in one row) and the full
+    leave-one-out list ``loo`` (one row per dropped donor), both as printed strings."""
+
+    outcome: str
+    label: str
+    table: pd.DataFrame
+    loo: pd.DataFrame
+
+
+def robustness_views(estimates: pd.DataFrame, labels: dict[str, str] | None = None,
+                     simulated: bool = True, digits: int = 3) -> list[RobustnessView]:
+    """The robustness rows of ``estimates`` as one compact table per outcome.
+
+    Columns: check, method, estimate, 95% CI ("[a, b]"), p and, with simulated data, planted. The
+    synthetic-control leave-one-out rows become one row, "leave one donor out (k donors)", whose estimate
+    cell gives the range ("x to y"); the full list is in ``loo``. Outcomes keep their order in
+    ``estimates``; a missing planted effect prints as "—".
+    """
+    r = estimates[estimates["section"] == "robustness"]
+    views = []
+    for o in dict.fromkeys(r["outcome"]):
+        sub = r[r["outcome"] == o]
+        is_loo = sub["spec"].astype(str).str.startswith("leave out ")
+        rows: list[dict[str, str]] = []
+
+        def add(check: str, method: str, estimate: str, ci: str, p: str, planted: Any,
+                rows: list[dict[str, str]] = rows) -> None:
+            row = {"check": check, "method": method, "estimate": estimate, "95% CI": ci, "p": p}
+            if simulated:
+                row["planted"] = _num(_f(planted), digits)
+            rows.append(row)
+
+        loo_added = False
+        for x in sub.itertuples(index=False):
+            if str(x.spec).startswith("leave out "):
+                if loo_added:
+                    continue
+                loo_added = True
+                vals = sub.loc[is_loo, "estimate"].astype(float)
+                rng = f"{_num(vals.min(), digits)} to {_num(vals.max(), digits)}"
+                pl = sub.loc[is_loo, "planted"].astype(float).dropna()
+                add(f"leave one donor out ({len(vals)} donors)", str(x.method), rng, "—", "—",
+                    pl.iloc[0] if len(pl) else float("nan"))
+                continue
+            add(short_check(x.spec), str(x.method), _num(_f(x.estimate), digits), ci_text(x.ci_low, x.ci_high, digits),
+                p_text(x.p_value), x.planted)
+        loo = pd.DataFrame({"donor left out": sub.loc[is_loo, "spec"].astype(str).str.removeprefix("leave out "),
+                            "estimate": [_num(_f(v), digits) for v in sub.loc[is_loo, "estimate"]]})
+        views.append(RobustnessView(outcome=str(o), label=(labels or {}).get(o, str(o)),
+                                    table=pd.DataFrame(rows), loo=loo.reset_index(drop=True)))
+    return views
+
+
+ROBUSTNESS_TABLE_CSS = "pc-table pc-robustness"
+
+
+def robustness_html(estimates: pd.DataFrame, labels: dict[str, str] | None = None, simulated: bool = True,
+                    digits: int = 3) -> str:
+    """Part 7 as HTML: per outcome a captioned table (marked SIMULATED DATA when simulated) whose rows are
+    grouped under a header row per method (so the table needs no method column and fits a phone), then the
+    full leave-one-out list in a collapsed ``<details>``. Empty string when there are no checks."""
+    from html import escape
+
+    mark = "SIMULATED DATA" if simulated else "observed data"
+    parts = []
+    for v in robustness_views(estimates, labels, simulated, digits):
+        cols = [c for c in v.table.columns if c != "method"]
+        head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+        body = []
+        for method in dict.fromkeys(v.table["method"]):
+            body.append(f"<tr class='pc-group'><th colspan='{len(cols)}' scope='colgroup'>{escape(method)}</th></tr>")
+            for row in v.table[v.table["method"] == method][cols].itertuples(index=False):
+                body.append("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in row) + "</tr>")
+        cap = escape(f"{v.label} — robustness checks — {mark}")
+        parts.append(f"<table class='{ROBUSTNESS_TABLE_CSS}'><caption>{cap}</caption><thead><tr>{head}</tr></thead>"
+                     "<tbody>" + "".join(body) + "</tbody></table>")
+        if len(v.loo):
+            summary = (f"Leave-one-out estimates for {v.label.lower()}: each comparison province with positive "
+                       f"weight dropped in turn ({len(v.loo)} donors; {mark})")
+            parts.append(f"<details class='pc-details'><summary>{escape(summary)}</summary>\n"
+                         + v.loo.to_html(index=False, escape=True, classes="pc-table", border=0)
+                         + "\n</details>")
+    return "\n".join(parts)

@@ -217,3 +217,59 @@ def test_short_inference_labels_and_weights_table():
     assert list(wt.columns) == ["comparison province", "One", "Two"]
     assert wt["comparison province"].tolist() == ["A", "C", "B"]
     assert math.isnan(wt.loc[0, "Two"]) and wt.loc[0, "One"] == 0.7
+
+
+def robustness_estimates():
+    base = {"section": "robustness", "se": np.nan, "n_obs": 0, "inference": "", "warnings": ""}
+    rows = [("TWFE DiD", "placebo reform year 2015 (pre-period only)", -0.7633, -0.99, -0.53, 4e-7, 0.0),
+            ("TWFE DiD", "alternative reform year 2019", 3.2127, 2.985, 3.44, 0.0123, 4.2),
+            ("TWFE DiD", "dropping 2020", 5.07, 4.81, 5.33, 0.2, 5.25),
+            ("Synthetic control", "leave out Beijing", 4.648, np.nan, np.nan, np.nan, 5.25),
+            ("Synthetic control", "leave out Gansu", 4.166, np.nan, np.nan, np.nan, 5.25),
+            ("Synthetic control", "leave out Qinghai", 4.861, np.nan, np.nan, np.nan, 5.25),
+            ("Synthetic control", "placebo in time: reform moved to 2017", -0.164, np.nan, np.nan, np.nan, 0.0)]
+    e = pd.DataFrame([{**base, "outcome": OUT, "method": m, "spec": s, "estimate": est_, "ci_low": lo, "ci_high": hi,
+                       "p_value": p, "planted": pl} for m, s, est_, lo, hi, p, pl in rows])
+    main = est([{"method": "TWFE DiD", "estimate": 1.0, "ci_low": 0.0, "ci_high": 2.0}])
+    return pd.concat([main, e, e.assign(outcome="gps_per_10000")], ignore_index=True)
+
+
+def test_robustness_views_are_compact_and_keep_every_loo_estimate():
+    e = robustness_estimates()
+    views = pc.robustness_views(e, {OUT: "Visits share"}, simulated=True)
+    assert [v.outcome for v in views] == [OUT, "gps_per_10000"]  # one table per outcome, main rows left out
+    v = views[0]
+    assert v.label == "Visits share" and views[1].label == "gps_per_10000"
+    assert list(v.table.columns) == ["check", "method", "estimate", "95% CI", "p", "planted"]
+    assert v.table["check"].tolist() == ["placebo year 2015", "reform year 2019", "drop 2020",
+                                         "leave one donor out (3 donors)", "placebo in time 2017"]
+    loo = v.table.iloc[3]
+    assert loo["estimate"] == "4.166 to 4.861" and loo["95% CI"] == "—" and loo["planted"] == "5.250"
+    assert v.table.iloc[0][["estimate", "95% CI", "p"]].tolist() == ["-0.763", "[-0.990, -0.530]", "<0.001"]
+    assert v.table.iloc[1]["p"] == "0.012"
+    assert v.loo.to_dict("list") == {"donor left out": ["Beijing", "Gansu", "Qinghai"],
+                                     "estimate": ["4.648", "4.166", "4.861"]}
+    assert "planted" not in pc.robustness_views(e, simulated=False)[0].table.columns
+    assert pc.robustness_views(e[e["section"] == "main"]) == []
+
+
+def test_robustness_html_groups_by_method_marks_simulated_and_collapses_loo():
+    e = robustness_estimates()
+    h = pc.robustness_html(e, {OUT: "Visits share"}, simulated=True)
+    assert h.count("<table class='pc-table pc-robustness'>") == 2
+    assert h.count("SIMULATED DATA") == 4  # each table caption and each collapsed list
+    assert "<th>method</th>" not in h and "scope='colgroup'>TWFE DiD<" in h and ">Synthetic control<" in h
+    first = h.split("</details>")[0]
+    assert first.index("placebo year 2015") < first.index("<details") < first.index("Qinghai")
+    assert "leave out" not in first.split("<details")[0]  # donors only in the collapsed list
+    assert "observed data" in pc.robustness_html(e, simulated=False) and "SIMULATED" not in pc.robustness_html(
+        e, simulated=False)
+    assert pc.robustness_html(e[e["section"] == "main"]) == ""
+
+
+def test_short_check_and_ci_text():
+    assert pc.short_check("placebo in time: reform moved to 2017") == "placebo in time 2017"
+    assert pc.short_check("leave out Inner Mongolia") == "leave out Inner Mongolia"
+    assert pc.short_check("something new") == "something new"
+    assert pc.ci_text(1, np.nan) == "—" and pc.ci_text(-1.23456, 2, 2) == "[-1.23, 2.00]"
+    assert pc.p_text(None) == "—" and pc.p_text(0.0004) == "<0.001" and pc.p_text(0.5) == "0.500"
