@@ -351,10 +351,21 @@ def site_hash() -> str:
     return _hash_files(files)
 
 
-def build_site(quiet: bool = True) -> None:
-    """``jupyter-book build`` (execution off) in a persistent work dir, then swap the HTML into place."""
+def theme_hash() -> str:
+    """Hash of what every page depends on (config and static assets): a change re-writes all pages."""
+    return _hash_files([BOOK / "_config.yml", *sorted(p for p in (BOOK / "_static").rglob("*") if p.is_file())])
+
+
+def build_site(quiet: bool = True, all_pages: bool = False) -> None:
+    """``jupyter-book build`` (execution off) in a persistent work dir, then swap the HTML into place.
+
+    Sphinx rebuilds only changed pages; ``all_pages`` re-writes every page (needed when the config or a
+    static asset such as the reader CSS changed, so no page keeps a stale asset reference).
+    """
     SITE_WORK.mkdir(parents=True, exist_ok=True)
     cmd = ["jupyter-book", "build", str(BOOK), "--path-output", str(SITE_WORK)]
+    if all_pages:
+        cmd.append("--all")
     if quiet:
         cmd.append("--quiet")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_worker_env())
@@ -464,8 +475,10 @@ def main(argv: list[str] | None = None) -> int:
             print("Site sources unchanged: Sphinx build skipped.")
         else:
             print("Building the site with jupyter-book (execution off) ...")
-            build_site()
+            th = theme_hash()
+            build_site(all_pages=args.force or cache.get("_theme") != th)
             cache["_site"] = h
+            cache["_theme"] = th
             with atomic_write(CACHE_FILE) as fh:
                 json.dump(cache, fh, indent=1, sort_keys=True)
     print(f"Done in {time.time() - t0:.1f} s. Open {SITE / 'index.html'}")
