@@ -46,12 +46,7 @@ def bacon_decomposition(data: pd.DataFrame, outcome: str, unit: str, time: str,
     on that balanced subsample, reported as ``twfe_estimate``).
     """
     where = "did.bacon_decomposition"
-    _prep.require_columns(data, {"outcome": outcome, "unit": unit, "time": time,
-                                 "first_treated": first_treated}, where)
-    d = _prep.complete_rows(data, [outcome, unit, time], where)
-    _prep.check_unique_panel(d, unit, time, where)
-    g_row = _prep.cohorts(d, unit, first_treated, where)
-    Y = d.pivot(index=unit, columns=time, values=outcome).astype(float)
+    d, g_row, Y = _prep.staggered_wide(data, outcome, unit, time, first_treated, where)
     warn = []
     full = Y.notna().all(axis=1)
     if not full.all():

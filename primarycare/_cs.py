@@ -89,12 +89,7 @@ def callaway_santanna(
         raise UserInputError(f"{where}: base_period must be 'varying' or 'universal', got {base_period!r}.")
     if int(anticipation) != anticipation or anticipation < 0:
         raise UserInputError(f"{where}: anticipation must be a non-negative integer, got {anticipation!r}.")
-    _prep.require_columns(data, {"outcome": outcome, "unit": unit, "time": time,
-                                 "first_treated": first_treated}, where)
-    d = _prep.complete_rows(data, [outcome, unit, time], where)
-    _prep.check_unique_panel(d, unit, time, where)
-    g_row = _prep.cohorts(d, unit, first_treated, where)
-    Y = d.pivot(index=unit, columns=time, values=outcome).astype(float)
+    d, g_row, Y = _prep.staggered_wide(data, outcome, unit, time, first_treated, where)
     G = g_row.groupby(d[unit]).first().reindex(Y.index).to_numpy()
     times = np.array(Y.columns, dtype=float)
     Yv = Y.to_numpy()

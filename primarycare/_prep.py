@@ -62,3 +62,18 @@ def check_unique_panel(d: pd.DataFrame, unit: str, time: str, where: str) -> Non
             f"{where}: more than one row for unit {r[unit]!r} in period {r[time]!r}; the panel must have "
             "one row per unit and period."
         )
+
+
+def staggered_wide(data: pd.DataFrame, outcome: str, unit: str, time: str, first_treated: str,
+                   where: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Checked long rows, each row's cohort, and the unit x time outcome matrix of a staggered design.
+
+    The shared input step of the cohort-based estimators (Callaway-Sant'Anna, Bacon decomposition).
+    """
+    require_columns(data, {"outcome": outcome, "unit": unit, "time": time, "first_treated": first_treated},
+                    where)
+    d = complete_rows(data, [outcome, unit, time], where)
+    check_unique_panel(d, unit, time, where)
+    g_row = cohorts(d, unit, first_treated, where)
+    Y = d.pivot(index=unit, columns=time, values=outcome).astype(float)
+    return d, g_row, Y
