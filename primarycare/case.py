@@ -1077,16 +1077,7 @@ def robustness_html(estimates: pd.DataFrame, labels: dict[str, str] | None = Non
     mark = "SIMULATED DATA" if simulated else "observed data"
     parts = []
     for v in robustness_views(estimates, labels, simulated, digits):
-        cols = [c for c in v.table.columns if c != "method"]
-        head = "".join(f"<th>{escape(c)}</th>" for c in cols)
-        body = []
-        for method in dict.fromkeys(v.table["method"]):
-            body.append(f"<tr class='pc-group'><th colspan='{len(cols)}' scope='colgroup'>{escape(method)}</th></tr>")
-            for row in v.table[v.table["method"] == method][cols].itertuples(index=False):
-                body.append("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in row) + "</tr>")
-        cap = escape(f"{v.label} — robustness checks — {mark}")
-        parts.append(f"<table class='{ROBUSTNESS_TABLE_CSS}'><caption>{cap}</caption><thead><tr>{head}</tr></thead>"
-                     "<tbody>" + "".join(body) + "</tbody></table>")
+        parts.append(grouped_html(v.table, "method", f"{v.label} — robustness checks — {mark}"))
         if len(v.loo):
             summary = (f"Leave-one-out estimates for {v.label.lower()}: each comparison province with positive "
                        f"weight dropped in turn ({len(v.loo)} donors; {mark})")
@@ -1094,3 +1085,123 @@ def robustness_html(estimates: pd.DataFrame, labels: dict[str, str] | None = Non
                          + v.loo.to_html(index=False, escape=True, classes="pc-table", border=0)
                          + "\n</details>")
     return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# parts 2, 4, 5, 8 and 9: the other estimate tables in the same compact form (presentation only)
+
+
+def grouped_html(table: pd.DataFrame, group: str, caption: str, css: str = ROBUSTNESS_TABLE_CSS) -> str:
+    """A table of printed strings as HTML with a header row per value of ``group`` (in order of first
+    appearance) instead of a ``group`` column, so it needs one column less and fits a phone. A cell
+    holding a line break ("\\n") shows its second part as a smaller second line (``pc-sub``)."""
+    from html import escape
+
+    def cell(x: Any) -> str:
+        first, _, sub = str(x).partition("\n")
+        return escape(first) + (f"<span class='pc-sub'>{escape(sub)}</span>" if sub else "")
+
+    cols = [c for c in table.columns if c != group]
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = []
+    for g in dict.fromkeys(table[group]):
+        body.append(f"<tr class='pc-group'><th colspan='{len(cols)}' scope='colgroup'>{escape(str(g))}</th></tr>")
+        for row in table[table[group] == g][cols].itertuples(index=False):
+            body.append("<tr>" + "".join(f"<td>{cell(x)}</td>" for x in row) + "</tr>")
+    return (f"<table class='{css}'><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            "<tbody>" + "".join(body) + "</tbody></table>")
+
+
+_METHOD_SHORT = {"Event study (post average)": "event study (post avg.)", "Callaway-Sant'Anna": "Callaway–Sant'Anna",
+                 "Synthetic control": "synthetic control", "Synthetic DiD": "synthetic DiD"}
+
+
+def short_method(method: str) -> str:
+    """A short table label for a method ("Segmented: level change" -> "level change"); others as they are."""
+    s = str(method)
+    return s.removeprefix("Segmented: ") if s.startswith("Segmented: ") else _METHOD_SHORT.get(s, s)
+
+
+def estimate_table(rows: pd.DataFrame, labels: dict[str, str] | None = None, simulated: bool = True,
+                   digits: int = 3, n_assignments: dict[str, int] | None = None,
+                   with_inference: bool = False, ci: bool = True) -> pd.DataFrame:
+    """Estimate rows as printed strings: outcome (label), method (short; with ``with_inference`` the short
+    inference label on a second line), estimate, 95% CI ("[a, b]"), p and, when simulated, planted."""
+    out = []
+    for x in rows.itertuples(index=False):
+        m = short_method(x.method)
+        if with_inference:
+            m += "\n" + short_inference(x.inference, (n_assignments or {}).get(x.outcome))
+        r = {"outcome": (labels or {}).get(x.outcome, str(x.outcome)), "method": m,
+             "estimate": _num(_f(x.estimate), digits)}
+        if ci:
+            r["95% CI"], r["p"] = ci_text(x.ci_low, x.ci_high, digits), p_text(x.p_value)
+        if simulated:
+            r["planted"] = _num(_f(x.planted), digits)
+        out.append(r)
+    cols = ["outcome", "method", "estimate"] + (["95% CI", "p"] if ci else []) + (["planted"] if simulated else [])
+    return pd.DataFrame(out, columns=cols)
+
+
+def _mark(simulated: bool) -> str:
+    return "SIMULATED DATA" if simulated else "observed data"
+
+
+def planted_html(estimates: pd.DataFrame, labels: dict[str, str] | None = None, digits: int = 3) -> str:
+    """Part 2: each main estimate beside the effect planted in the simulated panel, grouped by outcome."""
+    e = estimates[estimates["section"] == "main"]
+    if e.empty:
+        return ""
+    t = estimate_table(e, labels, simulated=True, digits=digits, ci=False)
+    return grouped_html(t, "outcome", f"Each estimate beside the effect planted in the simulated panel — {_mark(True)}")
+
+
+def segmented_html(estimates: pd.DataFrame, outcome: str, label: str, simulated: bool = True,
+                   digits: int = 3) -> str:
+    """Part 4: the segmented-regression terms of one outcome (level change, slope change, effect)."""
+    e = estimates[(estimates["outcome"] == outcome) & estimates["method"].astype(str).str.startswith("Segmented")]
+    if e.empty:
+        return ""
+    t = estimate_table(e, simulated=simulated, digits=digits).rename(columns={"method": "term"})
+    return grouped_html(t.assign(outcome="Segmented regression (Newey-West HAC)"), "outcome",
+                        f"{label} — {_mark(simulated)}")
+
+
+def did_html(rows: pd.DataFrame, labels: dict[str, str] | None = None, simulated: bool = True,
+             n_assignments: dict[str, int] | None = None, digits: int = 3) -> str:
+    """Part 5: the DiD estimates grouped by outcome, the inference used under each method's name."""
+    if rows.empty:
+        return ""
+    t = estimate_table(rows, labels, simulated, digits, n_assignments, with_inference=True)
+    return grouped_html(t, "outcome", f"DiD estimates — {_mark(simulated)}")
+
+
+def summary_html(result: CaseResult, labels: dict[str, str] | None = None, digits: int = 3) -> str:
+    """Part 9: all main estimates grouped by outcome, the short inference label under each method."""
+    e = result.main_estimates()
+    if e.empty:
+        return ""
+    t = estimate_table(e, labels or {o: indicators.label(o) for o in e["outcome"]}, result.simulated, digits,
+                       with_inference=True)
+    return grouped_html(t, "outcome", f"All main estimates — {_mark(result.simulated)}")
+
+
+def compare_html(compare: pd.DataFrame, labels: dict[str, str] | None = None, digits: int = 2) -> str:
+    """Part 8: the change between two years per outcome, panel and reports on two rows (from, to, change).
+
+    The panel row says whether its values are simulated; a missing reported value prints as "—".
+    """
+    if compare is None or compare.empty:
+        return ""
+    c0 = compare.iloc[0]
+    y0, y1 = int(c0["from"]), int(c0["to"])
+    rows = []
+    for x in compare.itertuples(index=False):
+        lab = (labels or {}).get(x.outcome, str(x.outcome))
+        rows.append({"outcome": lab, "series": f"panel ({x.panel_status})", str(y0): _num(_f(x.panel_from), digits),
+                     str(y1): _num(_f(x.panel_to), digits), "change": _num(_f(x.panel_change), digits)})
+        rows.append({"outcome": lab, "series": "reported", str(y0): _num(_f(x.reported_from), digits),
+                     str(y1): _num(_f(x.reported_to), digits), "change": _num(_f(x.reported_change), digits)})
+    sim = compare["panel_status"].astype(str).str.contains("simulated").any()
+    return grouped_html(pd.DataFrame(rows), "outcome",
+                        f"Change {y0} to {y1}: panel and reports — {_mark(bool(sim))}")

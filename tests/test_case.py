@@ -273,3 +273,44 @@ def test_short_check_and_ci_text():
     assert pc.short_check("something new") == "something new"
     assert pc.ci_text(1, np.nan) == "—" and pc.ci_text(-1.23456, 2, 2) == "[-1.23, 2.00]"
     assert pc.p_text(None) == "—" and pc.p_text(0.0004) == "<0.001" and pc.p_text(0.5) == "0.500"
+
+
+def test_compact_estimate_tables_group_by_outcome_with_one_ci_column():
+    e = est([{"method": "TWFE DiD", "estimate": 1.23456, "ci_low": 0.5, "ci_high": 2.0, "p_value": 0.0001,
+              "planted": 1.5, "inference": "randomization test (placebo in space)"},
+             {"method": "Segmented: level change", "estimate": -0.5, "ci_low": -1.0, "ci_high": 0.0, "p_value": 0.2,
+              "planted": 0.0, "inference": "OLS, Newey-West HAC se (2 lags), t(10)"}])
+    t = pc.estimate_table(e, {OUT: "Visits share"}, simulated=True, n_assignments={OUT: 24}, with_inference=True)
+    assert list(t.columns) == ["outcome", "method", "estimate", "95% CI", "p", "planted"]
+    assert t.iloc[0].tolist() == ["Visits share", "TWFE DiD\nrandomization (24 assignments)", "1.235",
+                                  "[0.500, 2.000]", "<0.001", "1.500"]
+    assert t.iloc[1]["method"] == "level change\nNewey-West HAC"
+    assert "planted" not in pc.estimate_table(e, simulated=False).columns
+    h = pc.did_html(e, {OUT: "Visits share"}, simulated=True, n_assignments={OUT: 24})
+    assert h.count("scope='colgroup'>Visits share<") == 1 and "<th>outcome</th>" not in h
+    assert "<th>95% CI</th>" in h and "<th>se</th>" not in h and "SIMULATED DATA" in h
+    assert "TWFE DiD<span class='pc-sub'>randomization (24 assignments)</span>" in h
+    p = pc.planted_html(e, {OUT: "Visits share"})
+    assert "95% CI" not in p and "<th>planted</th>" in p and ">level change<" in p
+    s = pc.segmented_html(e, OUT, "Visits share", simulated=False)
+    assert "<th>term</th>" in s and "TWFE" not in s and "observed data" in s and "planted" not in s
+    assert pc.segmented_html(e, "gps_per_10000", "GPs") == "" and pc.did_html(e.iloc[:0]) == ""
+
+
+def test_compare_html_puts_panel_and_reports_on_two_rows():
+    cmp_ = pd.DataFrame({"outcome": [OUT, "gps_per_10000"], "from": [2019, 2019], "to": [2022, 2022],
+                         "panel_from": [51.2967, 2.3], "panel_to": [54.15, 2.79], "panel_change": [2.8565, 0.49],
+                         "panel_status": ["simulated", "simulated"], "reported_from": [50.72, np.nan],
+                         "reported_to": [54.73, np.nan], "reported_change": [4.01, np.nan]})
+    h = pc.compare_html(cmp_, {OUT: "Visits share"})
+    assert "Change 2019 to 2022" in h and "SIMULATED DATA" in h and "<th>2019</th><th>change</th>" not in h
+    assert "<td>panel (simulated)</td><td>51.30</td><td>54.15</td><td>2.86</td>" in h
+    assert "<td>reported</td><td>50.72</td><td>54.73</td><td>4.01</td>" in h
+    assert "<td>reported</td><td>—</td><td>—</td><td>—</td>" in h and h.count("pc-group") == 2
+    assert pc.compare_html(cmp_.iloc[:0]) == ""
+
+
+def test_short_method():
+    assert pc.short_method("Segmented: effect in 2023") == "effect in 2023"
+    assert pc.short_method("Event study (post average)") == "event study (post avg.)"
+    assert pc.short_method("TWFE DiD") == "TWFE DiD" and pc.short_method("new") == "new"
