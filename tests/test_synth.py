@@ -5,7 +5,6 @@ All panels here are simulated (simulation settings: factor loadings, noise sd); 
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -352,12 +351,3 @@ def test_incomplete_donor_dropped_with_note():
     assert "u03" not in r.weights.index and any("u03" in w for w in r.warnings)
 
 
-# ---------------------------------------------------------------- speed
-
-
-def test_full_placebo_31_by_14_under_two_seconds():
-    d = factor_panel(seed=11)
-    t0 = time.perf_counter()
-    r = synthetic_control(d, "y", "unit", "year", "u00", 2018)
-    r.placebo_in_space()
-    assert time.perf_counter() - t0 < 2.0
