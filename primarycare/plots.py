@@ -8,6 +8,7 @@ DATA" mark (project rule).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -53,10 +54,8 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str =
                     ha="right", va="center", rotation=90, fontsize=7, color="#c0392b")
         engine = target.get_layout_engine()
         if engine is not None and hasattr(engine, "set"):
-            try:
+            with contextlib.suppress(TypeError):  # a layout engine without padding settings
                 engine.set(w_pad=0.12)  # keep the vertical note clear of the plot
-            except TypeError:  # a layout engine without padding settings
-                pass
     return target
 
 
