@@ -50,13 +50,11 @@ def _ours(d: pd.DataFrame, predictors: list[str] | None) -> float:
     return time.perf_counter() - t
 
 
-def _pysyncon(d: pd.DataFrame, lags: bool, max_workers: int = 2) -> float:
-    from pysyncon import Dataprep, Synth
-    from pysyncon.utils import PlaceboTest
-
+def _dataprep_kwargs(d: pd.DataFrame) -> dict:
+    """pysyncon Dataprep settings shared by both timings: unit u00 treated at T0, pre-period means."""
     pre = [y for y in YEARS if y < T0]
     units = sorted(d.unit.unique())
-    kw = dict(
+    return dict(
         foo=d,
         predictors_op="mean",
         dependent="y",
@@ -67,6 +65,14 @@ def _pysyncon(d: pd.DataFrame, lags: bool, max_workers: int = 2) -> float:
         time_predictors_prior=pre,
         time_optimize_ssr=pre,
     )
+
+
+def _pysyncon(d: pd.DataFrame, lags: bool, max_workers: int = 2) -> float:
+    from pysyncon import Dataprep, Synth
+    from pysyncon.utils import PlaceboTest
+
+    pre = [y for y in YEARS if y < T0]
+    kw = _dataprep_kwargs(d)
     if lags:  # the same problem as ours with predictors=None: every pre-period outcome, equal V
         dp = Dataprep(predictors=[], special_predictors=[("y", [y], "mean") for y in pre], **kw)
         opts = {"custom_V": np.ones(len(pre))}
@@ -85,20 +91,7 @@ def _pysyncon_one_nested_fit(d: pd.DataFrame) -> tuple[float, float]:
     """Seconds and pre-period MSPE of one pysyncon nested-V fit (the treated unit, 3 covariates)."""
     from pysyncon import Dataprep, Synth
 
-    pre = [y for y in YEARS if y < T0]
-    units = sorted(d.unit.unique())
-    dp = Dataprep(
-        foo=d,
-        predictors=["x1", "x2", "x3"],
-        predictors_op="mean",
-        dependent="y",
-        unit_variable="unit",
-        time_variable="year",
-        treatment_identifier="u00",
-        controls_identifier=[u for u in units if u != "u00"],
-        time_predictors_prior=pre,
-        time_optimize_ssr=pre,
-    )
+    dp = Dataprep(predictors=["x1", "x2", "x3"], **_dataprep_kwargs(d))
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
