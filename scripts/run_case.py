@@ -464,22 +464,26 @@ class Transaction:
         self.backup_dir = backup_dir
         self.done: list[tuple[Path, Path | None]] = []  # (target, backup or None if it did not exist)
 
+    def _backup_path(self, target: Path) -> Path | None:
+        """Where the current ``target`` is kept (None if there is nothing to keep)."""
+        if not target.exists():
+            return None
+        backup = self.backup_dir / f"{len(self.done)}_{target.name}"
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        return backup
+
     def place(self, staged: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        backup = None
-        if target.exists():
-            backup = self.backup_dir / f"{len(self.done)}_{target.name}"
-            backup.parent.mkdir(parents=True, exist_ok=True)
+        backup = self._backup_path(target)
+        if backup is not None:
             os.replace(target, backup)
         self.done.append((target, backup))
         os.replace(staged, target)
 
     def keep(self, target: Path) -> None:
         """Remember the current content of ``target`` (a file rewritten in place later)."""
-        backup = None
-        if target.exists():
-            backup = self.backup_dir / f"{len(self.done)}_{target.name}"
-            backup.parent.mkdir(parents=True, exist_ok=True)
+        backup = self._backup_path(target)
+        if backup is not None:
             shutil.copy2(target, backup)
         self.done.append((target, backup))
 
