@@ -1,27 +1,35 @@
-"""Shared behaviour of the command-line scripts: readable errors, clean interrupts, atomic writes.
+"""One command line for the project: ``python -m primarycare <command>`` (or ``primarycare <command>``).
 
-Every script's ``main`` is wrapped by :func:`run`: a :class:`~primarycare.errors.UserInputError` is
-printed as one paragraph on stderr with exit code 2 (no traceback); Ctrl-C prints one line and exits
-130. Outputs are written to a temporary path and moved into place (:func:`atomic_write`), so an
-interrupted run never leaves a half-written file where a good one was.
+Commands: ``build`` (the whole book), ``case`` (one provincial case, added to the book), ``import``
+(real data into the panel), ``simulate`` (the teaching panel), ``bench`` (speed against the peers).
+Each has ``--help``. The scripts in ``scripts/`` call the same functions.
+
+Every command runs through :func:`run`: a :class:`~primarycare.errors.UserInputError` is printed as
+one paragraph on stderr with exit code 2 (no traceback); Ctrl-C prints one line and exits 130.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
+import argparse
+import importlib
 import sys
-import tempfile
 import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 from .errors import UserInputError
 
+# command -> (module with main(argv), one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("primarycare.book.build", "build the whole book: run the chapters, write the TOC, build the site"),
+    "case": ("primarycare.book.newcase", "run one provincial case (new province, settings or data) into the book"),
+    "import": ("primarycare.data.importer", "import real data (NBS exports, yearbook tables, tidy CSVs)"),
+    "simulate": ("primarycare.data.simulate", "write the simulated teaching panel and its planted effects"),
+    "bench": ("primarycare.bench.suite", "time the estimators against the peer packages and print a table"),
+}
+
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run a script's ``main(argv)`` and turn user mistakes into a message and a non-zero exit."""
+    """Run a command's ``main(argv)`` and turn user mistakes into a message and a non-zero exit."""
     try:
         code = main(argv)
     except UserInputError as err:
@@ -33,31 +41,36 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     sys.exit(code or 0)
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator:
-    """Open a temporary file beside ``path``; on success move it over ``path`` in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        kwargs = {} if "b" in mode else {"encoding": encoding}
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def command(name: str) -> Callable[[list[str] | None], int | None]:
+    """The ``main`` function of command ``name`` (imported on demand, so ``--help`` stays fast)."""
+    return importlib.import_module(COMMANDS[name][0]).main
 
 
-def replace_dir(staged: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Swap a fully written directory ``staged`` into ``target``, keeping the old one until the end."""
-    staged, target = Path(staged), Path(target)
-    backup = target.with_name(f".{target.name}.old")
-    if backup.exists():
-        shutil.rmtree(backup)
-    if target.exists():
-        os.replace(target, backup)
-    os.replace(staged, target)
-    if backup.exists():
-        shutil.rmtree(backup)
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="primarycare",
+        description="Primary health care reform in China: build the book, run a case, import data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Commands:\n" + "\n".join(f"  {k:<10} {v[1]}" for k, v in COMMANDS.items())
+        + "\n\nRun 'primarycare COMMAND --help' for a command's options.")
+    ap.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help="one of: " + ", ".join(COMMANDS))
+    ap.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int | None:
+    """Dispatch ``argv`` (default: the process's arguments) to the named command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        _parser().print_help()
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        close = [k for k in COMMANDS if k.startswith(argv[0][:2])]
+        raise UserInputError(f"Unknown command {argv[0]!r}. Expected one of: {', '.join(COMMANDS)}"
+                             + (f" (did you mean {close[0]}?)" if close else "") + ". Run 'primarycare --help'.")
+    return command(argv[0])(argv[1:])
+
+
+def entry() -> None:
+    """Console-script entry point (``primarycare``)."""
+    run(main)

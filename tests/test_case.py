@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from primarycare import case as pc
 from primarycare import cases
+from primarycare.case import run as pc
 
 OUT = "primary_care_visit_share"
 

@@ -107,12 +107,9 @@ def test_roundtrip_dict():
 
 
 def _bb():
-    import importlib
-    import sys
-    from pathlib import Path
+    from primarycare.book import build
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    return importlib.import_module("build_book")
+    return build
 
 
 def test_plan_keeps_each_cases_own_donor_exclusions(tmp_path, monkeypatch):

@@ -3,9 +3,10 @@
 import pandas as pd
 import pytest
 
-from primarycare import data, provinces
+from primarycare.data import panel as data
+from primarycare.data import provinces
+from primarycare.data.simulate import PANEL_INDICATORS
 from primarycare.errors import UserInputError
-from primarycare.simulate import PANEL_INDICATORS
 
 
 def test_default_panel_for_anhui_is_complete_and_simulated():
@@ -20,7 +21,7 @@ def test_default_panel_for_anhui_is_complete_and_simulated():
 
 def test_shipped_observed_file_if_any_is_valid():
     if data.OBSERVED_FILE.exists():
-        from primarycare.schema import read_panel_csv
+        from primarycare.data.schema import read_panel_csv
 
         obs = read_panel_csv(data.OBSERVED_FILE)
         assert (obs["status"] == "observed").all()

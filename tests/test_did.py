@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from primarycare import did
+from primarycare.data.simulate import simulate_staggered
 from primarycare.errors import UserInputError
-from primarycare.simulate import simulate_staggered
 
 pf = pytest.importorskip("pyfixest")
 

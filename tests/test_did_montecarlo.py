@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from primarycare import did, inference
-from primarycare.simulate import simulate_staggered
+from primarycare.data.simulate import simulate_staggered
 
 N_PANELS = 200
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from primarycare import data
+from primarycare.data import panel as data
+from primarycare.data.importer import import_files, merge, parse_file, parse_nbs
 from primarycare.errors import UserInputError
-from primarycare.importer import import_files, merge, parse_file, parse_nbs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).parent / "fixtures"

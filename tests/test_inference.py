@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from primarycare import did, inference
+from primarycare.data.simulate import simulate_staggered
 from primarycare.errors import UserInputError
-from primarycare.results import Estimate
-from primarycare.simulate import simulate_staggered
+from primarycare.methods.results import Estimate
 
 
 def _provinces(seed: int = 0, effect: float = 1.0, cohorts=None, drop_share: float = 0.0) -> pd.DataFrame:

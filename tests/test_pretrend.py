@@ -8,7 +8,7 @@ import pytest
 
 from primarycare import did
 from primarycare.errors import UserInputError
-from primarycare.pretrend import pretrend_placebo
+from primarycare.methods.pretrend import pretrend_placebo
 
 WINDOW = (-4, 3)
 

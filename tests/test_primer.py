@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from primarycare import book
+from primarycare.case.teaching import teaching_data
 from primarycare.errors import UserInputError
+from primarycare.report import boxes
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIMER = sorted((ROOT / "notebooks" / "primer").glob("*.ipynb"))
@@ -45,7 +46,7 @@ def test_primer_notebook_is_thin_clean_and_has_exercises(path):
     assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), "outputs are committed"
     code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
     text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
-    assert "book.simulated_notice()" in code, "the simulated-data notice is not shown"
+    assert "boxes.simulated_notice()" in code, "the simulated-data notice is not shown"
     assert "simulated" in text.lower()
     exercises = re.findall(r"```\{exercise\}\n:label: (\S+)", text)
     solutions = re.findall(r"```\{solution\} (\S+)\n:class: dropdown", text)
@@ -80,16 +81,16 @@ def test_glossary_has_the_issue_terms():
 
 
 def test_reproduce_box_gives_the_build_command():
-    box = book.reproduce_box("anhui")
+    box = boxes.reproduce_box("anhui")
     assert box.commands[0] == "python scripts/build_book.py --only anhui"
     assert "scripts/build_book.py --only anhui" in box._repr_html_()
     assert box._repr_markdown_().startswith(":::{tip} Reproduce this chapter")
     with pytest.raises(UserInputError, match="case id"):
-        book.reproduce_box("anhui; rm -rf /")
+        boxes.reproduce_box("anhui; rm -rf /")
 
 
 def test_teaching_data_carries_the_planted_truth():
-    td = book.teaching_data("zhejiang", seed=7)
+    td = teaching_data("zhejiang", seed=7)
     f = td.frame
     assert set(f["status"]) == {"simulated"}
     assert f.loc[f.province == td.province, "first_treated"].eq(td.reform_year).all()
@@ -97,4 +98,4 @@ def test_teaching_data_carries_the_planted_truth():
     assert (td.truth[td.truth.index < td.reform_year] == 0).all() and td.att > 0
     assert td.province not in td.donors and len(td.donors) == f.province.nunique() - 1
     with pytest.raises(UserInputError):
-        book.teaching_data("atlantis")
+        teaching_data("atlantis")

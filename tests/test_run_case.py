@@ -57,7 +57,7 @@ def test_new_province_run_adds_chapter_without_rerunning_others(tmp_path):
     # one the full build computes, so the next full build does not re-execute it
     nb = chapter.read_text(encoding="utf-8")
     assert "build_book.py --only jiangsu" in nb and "run_case.py --province" not in nb
-    check = ("import json,sys; sys.path.insert(0,'scripts'); import build_book as bb; from primarycare import cases; "
+    check = ("import json; from primarycare.book import build as bb; from primarycare import cases; "
              "k={j.name:j.key for j in bb.keyed_plan(cases.load_cases(), None)}['case jiangsu']; "
              "print(k == json.loads(bb.CACHE_FILE.read_text())['case jiangsu'])")
     hit = subprocess.run([sys.executable, "-c", check], cwd=repo, env=env(), capture_output=True, text=True)

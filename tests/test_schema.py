@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from primarycare.data.schema import PANEL_COLUMNS, normalise, read_panel_csv, validate_panel
 from primarycare.errors import UserInputError
-from primarycare.schema import PANEL_COLUMNS, normalise, read_panel_csv, validate_panel
 
 FIX = Path(__file__).parent / "fixtures"
 

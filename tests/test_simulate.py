@@ -1,7 +1,6 @@
 """The simulated teaching panel (calibration, truth, determinism) and the staggered simulator."""
 
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 
 from primarycare import provinces
-from primarycare.simulate import (
+from primarycare.data.simulate import (
     PANEL_INDICATORS,
     default_effects,
     load_config,
@@ -19,7 +18,6 @@ from primarycare.simulate import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
 CFG = load_config()
 TOL = CFG["tolerances"]
 YEARS = range(2010, 2024)
@@ -136,7 +134,7 @@ def test_wide_view(sim):
 
 
 def test_committed_files_reproduce_exactly(tmp_path):
-    from simulate_panel import write_outputs
+    from primarycare.data.simulate import write_outputs
 
     write_outputs(tmp_path, int(CFG["seed"]))
     for name in ("simulated.csv", "truth.csv"):

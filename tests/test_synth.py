@@ -13,7 +13,7 @@ import pytest
 from scipy.optimize import minimize
 
 from primarycare.errors import UserInputError
-from primarycare.synth import simplex_least_squares, synthetic_control
+from primarycare.methods.synth import simplex_least_squares, synthetic_control
 
 
 def factor_panel(
@@ -147,7 +147,7 @@ def test_weights_never_worse_than_pysyncon(seed):
 def test_gap_recovers_planted_path_on_simulated_panel():
     """On the project's simulated panel with one planted effect: the gap minus the gap of the same panel
     without the effect is exactly the planted path, and the gap is within noise of it."""
-    from primarycare.simulate import simulate_panel
+    from primarycare.data.simulate import simulate_panel
 
     ind = "primary_care_visit_share"
     null = simulate_panel(seed=7, effects=None).wide()

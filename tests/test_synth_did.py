@@ -12,7 +12,7 @@ from scipy.optimize import minimize
 from test_synth import factor_panel
 
 from primarycare.errors import UserInputError
-from primarycare.synth import synthetic_did
+from primarycare.methods.synth import synthetic_did
 
 
 def _treated_panel(seed=3, effect=2.0, n_tr=1):

@@ -11,7 +11,7 @@ import pytest
 import statsmodels.api as sm
 
 from primarycare.errors import UserInputError
-from primarycare.trends import comparative, newey_west_lags, segmented
+from primarycare.methods.trends import comparative, newey_west_lags, segmented
 
 
 def series(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import indicators
+from ..data import indicators
 
 PALETTE = {"treated": "#c0392b", "synthetic": "#2c3e50", "national": "#7f8c8d", "region": "#2980b9",
            "facts": "#f39c12", "placebo": "#b0b7bd", "planted": "#27ae60"}

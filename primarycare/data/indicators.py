@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import pandas as pd
 
-from .errors import UserInputError
-from .paths import DATA
+from ..errors import UserInputError
+from ..paths import DATA
 
 
 @lru_cache(maxsize=1)

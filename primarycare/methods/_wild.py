@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..errors import UserInputError
 from ._invert import invert
-from .errors import UserInputError
 from .results import Estimate
 
 

@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import indicators, provinces
-from .errors import UserInputError
-from .paths import DATA
+from ..data import indicators, provinces
+from ..errors import UserInputError
+from ..paths import DATA
 
 CASES_FILE = DATA / "cases.yml"
 ALLOWED_KEYS = {
@@ -83,7 +83,7 @@ class CaseConfig:
 
 def _policies() -> pd.DataFrame:
     try:  # the data layer's loader when present (it may validate); the CSV is the source of truth
-        from .data import load_policies
+        from ..data.panel import load_policies
 
         df = load_policies()
     except ImportError:

@@ -62,9 +62,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..errors import UserInputError
+from ..paths import DATA
 from . import provinces
-from .errors import UserInputError
-from .paths import DATA
+
+FLOAT_FORMAT = "%.6f"  # written panels: six decimals, stable across platforms
 
 CONFIG_FILE = DATA / "simulation.yml"
 SHOCK_YEAR = 2020
@@ -266,7 +268,7 @@ class SimulatedPanel:
 
     def wide(self) -> pd.DataFrame:
         """One row per province-year, one column per indicator (plus ``<indicator>_status``)."""
-        from .data import wide
+        from .panel import wide
 
         return wide(self.panel)
 
@@ -390,3 +392,39 @@ def simulate_staggered(n_units: int = 31, n_periods: int = 14, cohorts: Mapping[
         keep = rng.random(len(df)) >= drop_share
         df = df[keep].reset_index(drop=True)
     return df
+
+
+def write_outputs(out_dir: Path, seed: int) -> tuple[Path, Path]:
+    """Simulate with ``seed`` and write simulated.csv and truth.csv into ``out_dir`` (atomically)."""
+    from ..files import atomic_write
+
+    cfg = load_config()
+    years = range(int(cfg["years"][0]), int(cfg["years"][1]) + 1)
+    sp = simulate_panel(seed=seed, years=years)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    panel_path, truth_path = out_dir / "simulated.csv", out_dir / "truth.csv"
+    with atomic_write(panel_path) as fh:
+        sp.panel.to_csv(fh, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    with atomic_write(truth_path) as fh:
+        sp.truth.to_csv(fh, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    return panel_path, truth_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``primarycare simulate``: write the simulated teaching panel and its planted effects."""
+    import argparse
+
+    from ..paths import PANEL_DIR
+
+    parser = argparse.ArgumentParser(
+        prog="primarycare simulate",
+        description="Write the simulated teaching panel (data/panel/simulated.csv) and its planted effects "
+                    "(data/panel/truth.csv) from data/simulation.yml. Every value is simulated.")
+    parser.add_argument("--seed", type=int, default=None, help="seed (default: the one in data/simulation.yml)")
+    parser.add_argument("--out-dir", type=Path, default=PANEL_DIR, help="output folder (default data/panel)")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int(load_config()["seed"])
+    for p in write_outputs(args.out_dir, seed):
+        print(f"wrote {p} (SIMULATED data, seed={seed})")
+    return 0
+

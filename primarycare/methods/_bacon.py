@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..errors import UserInputError
 from . import _prep
 from ._fe import TwoWay
-from .errors import UserInputError
 from .results import Estimate
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from ..errors import UserInputError
 from . import indicators, provinces
-from .errors import UserInputError
 
 PANEL_COLUMNS = ["province", "year", "indicator", "value", "unit", "status", "source"]
 KEY = ["province", "year", "indicator"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import UserInputError
+from ..errors import UserInputError
 from .results import Estimate
 
 

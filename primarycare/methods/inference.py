@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UserInputError
 from ._invert import invert as _invert
 from ._wild import WildBootstrapResult, wild_cluster_bootstrap
-from .errors import UserInputError
 from .results import Estimate
 
 __all__ = ["randomization_test", "wild_cluster_bootstrap", "RandomizationResult", "WildBootstrapResult",

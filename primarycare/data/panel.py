@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import UserInputError
+from ..paths import DATA, PANEL_DIR
 from . import indicators as _indicators
 from . import provinces
-from .errors import UserInputError
-from .paths import DATA, PANEL_DIR
 
 PANEL_COLUMNS = ["province", "year", "indicator", "value", "unit", "status", "source"]
 KEY = ["province", "year", "indicator"]

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import UserInputError
+from ..paths import DATA, REFERENCE, SEEDS
 from . import indicators, provinces
-from .errors import UserInputError
-from .paths import DATA, REFERENCE, SEEDS
 
 COLUMNS = [
     "fact_id", "geography_level", "geography", "province", "year", "indicator", "value", "qualifier",

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__, indicators, provinces
-from .cases import CaseConfig
-from .cli import atomic_write
-from .errors import UserInputError
+from .. import __version__
+from ..data import indicators, provinces
+from ..errors import UserInputError
+from ..files import atomic_write
+from .config import CaseConfig
 
 UNIT, TIME = "province", "year"
 ATT_METHODS = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control",
@@ -152,7 +153,7 @@ def _attempt(problems: list[str], what: str, fn: Callable[[], Any]) -> Any:
 
 def load_case_panel(panel_source: str | None = None) -> pd.DataFrame:
     """The long panel: the default (simulated + imported observed) or a user's tidy CSV."""
-    from . import data
+    from ..data import panel as data
 
     return data.load_panel(panel_path=panel_source)
 
@@ -231,7 +232,7 @@ def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
 
 def province_facts(case: CaseConfig) -> pd.DataFrame:
     """Facts-register rows for the province (reported figures with their sources)."""
-    from . import facts as facts_mod
+    from ..data import facts as facts_mod
 
     f = facts_mod.for_province(facts_mod.load_facts(), case.province)
     return f.reset_index(drop=True)
@@ -333,7 +334,7 @@ def donor_table(case: CaseConfig) -> pd.DataFrame:
 def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
                tables: dict[str, list[pd.DataFrame]], planted: dict[str, float], n_perm: int) -> None:
     def twfe_main() -> None:
-        from . import did, inference
+        from ..methods import did, inference
 
         est = functools.partial(did.twfe, outcome=o, unit=UNIT, time=TIME, treatment="treated")
         r = did.twfe(df, o, UNIT, TIME, "treated", cluster=UNIT)
@@ -353,7 +354,7 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], 
     _attempt(problems, f"TWFE with randomization test ({o})", twfe_main)
 
     def es() -> None:
-        from . import did, pretrend
+        from ..methods import did, pretrend
 
         r = did.event_study(df, o, UNIT, TIME, "first_treated", window=case.event_window, reference=-1,
                             method="twfe", cluster=UNIT)
@@ -379,7 +380,7 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], 
     _attempt(problems, f"event study ({o})", es)
 
     def cs() -> None:
-        from . import did
+        from ..methods import did
 
         r = did.callaway_santanna(df, o, UNIT, TIME, "first_treated", control="never")
         rows.append(_row(o, "Callaway-Sant'Anna", r.aggregate("simple"), planted=planted["mean_post"]))
@@ -390,7 +391,7 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], 
 def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
                  tables: dict[str, list[pd.DataFrame]], planted: dict[str, float]) -> Any:
     def fit() -> Any:
-        from . import synth
+        from ..methods import synth
 
         return synth.synthetic_control(df, o, UNIT, TIME, case.province, case.reform_year, donors=case.donors)
 
@@ -417,7 +418,7 @@ def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str]
     tables["synth_stats"].append(pd.DataFrame([stats]))
 
     def sdid() -> None:
-        from . import synth
+        from ..methods import synth
 
         r = synth.synthetic_did(df[[UNIT, TIME, o]], o, UNIT, TIME, [case.province], case.reform_year,
                                 n_placebo=200, seed=case.seed)
@@ -433,7 +434,7 @@ def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list[str]
 def _segmented_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
                      tables: dict[str, list[pd.DataFrame]], planted: dict[str, float]) -> None:
     def fit() -> None:
-        from . import trends
+        from ..methods import trends
 
         own = wide[(wide[UNIT] == case.province) & wide[TIME].between(*case.window)][[TIME, o]].dropna()
         cuts = [case.reform_year]
@@ -460,7 +461,7 @@ def _segmented_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: lis
 def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: list[str], rows: list[dict],
                       sc: Any, planted_tab: pd.DataFrame) -> None:
     def twfe_on(df: pd.DataFrame) -> Any:
-        from . import did
+        from ..methods import did
 
         return did.twfe(df, o, UNIT, TIME, "treated", cluster=UNIT)
 
@@ -506,7 +507,7 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
 def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: str | None = None,
              n_permutations: int | None = None, progress: bool = False) -> CaseResult:
     """Run all analyses of ``case`` on ``panel`` (default: the project panel) and return the result."""
-    from . import data
+    from ..data import panel as data
 
     panel = load_case_panel(panel_source) if panel is None else panel
     missing = sorted(set(case.outcomes) - set(panel["indicator"].unique()))
@@ -844,7 +845,7 @@ def reform_brief(reform_id: str) -> dict[str, Any]:
     """The reform's short description and its sources from ``data/reform_briefs.yml`` (empty if none)."""
     import yaml
 
-    from .paths import DATA
+    from ..paths import DATA
 
     path = DATA / "reform_briefs.yml"
     briefs = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy.optimize import minimize, nnls
 from scipy.stats import norm
 
-from .errors import UserInputError
+from ..errors import UserInputError
 from .results import Estimate
 
 __all__ = [
@@ -65,7 +65,7 @@ _AGG_OPS = ("mean", "median", "sum", "min", "max", "std", "var")
 def stamp_simulated(fig: Any, text: str = "SIMULATED DATA") -> None:
     """Put a large, visible "SIMULATED DATA" mark across a matplotlib figure (project rule: any figure
     drawn from simulated values says so). Delegates to :func:`primarycare.plots.stamp`."""
-    from .plots import stamp
+    from ..report.plots import stamp
 
     stamp(fig, note=False, text=text)
 

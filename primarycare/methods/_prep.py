@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 
 def require_columns(data: pd.DataFrame, cols: dict[str, str | None], where: str) -> None:

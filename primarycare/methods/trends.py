@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.regression.linear_model import GLSAR, OLS  # not statsmodels.api: seconds faster to import
 
-from .errors import UserInputError
+from ..errors import UserInputError
 from .results import Estimate
 from .synth import _is_simulated, _new_figure, stamp_simulated
 

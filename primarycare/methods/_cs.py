@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import UserInputError
 from . import _prep
-from .errors import UserInputError
 from .results import Estimate
 
 

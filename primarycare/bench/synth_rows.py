@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from primarycare.synth import synthetic_control  # noqa: E402
+from ..methods.synth import synthetic_control
 
 N_UNITS, YEARS, T0 = 31, range(2010, 2024), 2018
 
@@ -152,9 +148,3 @@ def rows() -> list[dict]:
     return out
 
 
-if __name__ == "__main__":
-    for r in rows():
-        print(
-            f"{r['task']}\n  primarycare {r['primarycare_s']:.3f} s   pysyncon {r['peer_s']:.3f} s   "
-            f"ratio {r['ratio']:.1f}x\n  {r['note']}"
-        )

@@ -10,9 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-import pandas as pd
-
-from .errors import UserInputError
+from ..errors import UserInputError
 
 BUILD_COMMAND = "pip install -r requirements.txt && python scripts/build_book.py"
 CASE_COMMAND = "python scripts/build_book.py --only {case_id}"
@@ -121,65 +119,6 @@ def simulated_notice(what: str = "this chapter") -> Box:
     )
 
 
-@dataclass(frozen=True)
-class TeachingData:
-    """One reform on the simulated teaching panel, ready for the estimators, with the planted truth.
-
-    ``frame`` has one row per province-year: ``province``, ``year``, the outcome column, ``treated``
-    (1 in the treated province from the reform year on), ``first_treated`` (the reform year, 0 for
-    comparison provinces) and ``status`` (always "simulated"). ``truth`` is the planted effect by year in
-    the treated province (0 before the reform).
-    """
-
-    frame: pd.DataFrame
-    truth: pd.Series
-    province: str
-    reform_id: str
-    reform_year: int
-    outcome: str
-    donors: tuple[str, ...]
-
-    @property
-    def att(self) -> float:
-        """The planted average effect over the post-reform years in the panel: what DiD targets."""
-        return float(self.truth[self.truth.index >= self.reform_year].mean())
-
-
-def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_share",
-                  seed: int | None = None) -> TeachingData:
-    """The treated province of a case and its comparison provinces on the simulated teaching panel.
-
-    Comparison provinces are the case's donors (other reforming provinces excluded, see
-    ``data/cases.yml``). ``seed`` redraws the simulated panel (``None``: the simulator's default), so a
-    reader can see how much an estimate moves from one simulated world to another.
-    """
-    from . import cases, simulate
-
-    all_cases = cases.load_cases()
-    if case_id not in all_cases:
-        raise UserInputError(f"case_id {case_id!r} is not a case in data/cases.yml; known cases: "
-                             f"{', '.join(all_cases)}.")
-    case = all_cases[case_id]
-    sim = simulate.simulate_panel() if seed is None else simulate.simulate_panel(seed=seed)
-    wide = sim.wide()
-    if outcome not in wide.columns:
-        raise UserInputError(f"outcome {outcome!r} is not an indicator in the simulated panel; expected one "
-                             f"of the panel indicators in data/indicators.csv.")
-    keep = [case.province, *case.donors]
-    df = wide.loc[wide["province"].isin(keep), ["province", "year", outcome]].copy()
-    df = df.sort_values(["province", "year"]).reset_index(drop=True)
-    year = int(case.reform_year)
-    is_treated = df["province"].eq(case.province)
-    df["first_treated"] = is_treated.astype(int) * year
-    df["treated"] = (is_treated & df["year"].ge(year)).astype(int)
-    df["status"] = "simulated"
-    t = sim.truth
-    t = t[(t["province"] == case.province) & (t["indicator"] == outcome) & (t["reform_id"] == case.reform)]
-    truth = t.groupby("year")["effect"].sum().reindex(sorted(df["year"].unique()), fill_value=0.0)
-    truth.name = "planted_effect"
-    return TeachingData(df, truth, case.province, case.reform, year, outcome, tuple(case.donors))
-
-
 def stamp_simulated(ax) -> None:
     """Write a visible "SIMULATED DATA" mark on a matplotlib axes (figures from simulated values).
 
@@ -188,42 +127,3 @@ def stamp_simulated(ax) -> None:
     from .plots import stamp
 
     stamp(ax)
-
-
-# ------------------------------------------------------------------------------------------------
-# Sphinx extension (book/_config.yml: sphinx.local_extensions {primarycare.book: ../}).
-# Two fixes for a site that must run offline without console errors:
-#  * sphinx-thebe adds its inline configuration script twice on rebuilds with a persistent work
-#    directory, and the second `const THEBE_JS_URL` is a JavaScript error on every page;
-#  * pydata-sphinx-theme logs "Got invalid theme mode" on a reader's first visit unless a default
-#    colour mode is configured; we default to light (figures are drawn on white).
-
-
-def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
-    """Drop repeated script tags (same file or same inline body) from a page."""
-    scripts = context.get("script_files")
-    if not scripts:
-        return
-    seen: set = set()
-    kept = []
-    for js in scripts:
-        attrs = getattr(js, "attributes", {}) or {}
-        key = (getattr(js, "filename", str(js)) or "", tuple(sorted((k, str(v)) for k, v in attrs.items())))
-        if key in seen:
-            continue
-        seen.add(key)
-        kept.append(js)
-    context["script_files"] = kept
-
-
-def _theme_defaults(app, config) -> None:
-    context = dict(config.html_context or {})
-    context.setdefault("default_mode", "light")  # pydata-sphinx-theme reads it from html_context
-    config.html_context = context
-
-
-def setup(app) -> dict:
-    """Register the fixes above as a Sphinx extension."""
-    app.connect("config-inited", _theme_defaults)
-    app.connect("html-page-context", _dedupe_scripts, priority=900)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}

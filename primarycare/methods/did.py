@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UserInputError
 from . import _prep
 from ._bacon import BaconResult, bacon_decomposition
 from ._cs import CSResult, callaway_santanna
 from ._fe import TwoWay
 from ._vcov import Fit, ols_fit, t_inference, wald_f
-from .errors import UserInputError
 from .results import Estimate
 
 __all__ = [

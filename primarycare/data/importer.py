@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import UserInputError
+from ..paths import DATA, PANEL_DIR
 from . import indicators, provinces
-from .errors import UserInputError
-from .paths import DATA, PANEL_DIR
 from .schema import KEY, PANEL_COLUMNS, decode_bytes, read_panel_csv, validate_panel
 
 OBSERVED_FILE = PANEL_DIR / "observed.csv"
@@ -308,7 +308,7 @@ def import_files(paths: list[str | Path], indicator: str | None = None, observed
 
     Writes atomically unless ``dry_run``. Files are merged in order, so a later file wins on a shared key.
     """
-    from .cli import atomic_write
+    from ..files import atomic_write
 
     target = Path(observed_path or OBSERVED_FILE)
     existing = None
@@ -326,3 +326,24 @@ def import_files(paths: list[str | Path], indicator: str | None = None, observed
         with atomic_write(target) as fh:
             merged.to_csv(fh, index=False, lineterminator="\n")
     return ImportReport(merged=merged, changes=changes, notes=notes, dry_run=dry_run, target=target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``primarycare import FILE [FILE ...]``: import real data into data/panel/observed.csv."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="primarycare import",
+        description="Import real data into data/panel/observed.csv (NBS provincial exports or tidy panel CSVs). "
+                    "Observed values replace simulated ones for the same province, year and indicator in every "
+                    "analysis. See data/README.md for where to download the real tables.")
+    parser.add_argument("files", nargs="+", type=Path, help="NBS export (.csv/.xls/.xlsx) or tidy panel CSV")
+    parser.add_argument("--indicator", help="indicator id (data/indicators.csv), overriding the 指标 mapping")
+    parser.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    parser.add_argument("--observed", type=Path, default=OBSERVED_FILE,
+                        help="target file (default data/panel/observed.csv)")
+    args = parser.parse_args(argv)
+    report = import_files(args.files, indicator=args.indicator, observed_path=args.observed, dry_run=args.dry_run)
+    print(report.text())
+    return 0
+

@@ -1,0 +1,5 @@
+"""``python -m primarycare COMMAND``: see :mod:`primarycare.cli`."""
+
+from .cli import entry
+
+entry()

@@ -1,0 +1,490 @@
+"""Build the whole book: validate the cases, execute the notebooks, write the TOC, build the site.
+
+    python scripts/build_book.py [--force] [--keep-going] [--permutations N] [--only CASE] [--jobs N]
+    python -m primarycare build [the same options]
+
+Steps: (1) every case in ``data/cases.yml`` is validated before anything runs; (2) the case notebooks,
+the data chapter and the methods primer (``notebooks/primer/*.ipynb``, sorted by name) are executed with
+Papermill in parallel (a worker per core), then the synthesis, which reads the cases' saved results;
+(3) ``book/_toc.yml`` is generated from the cases; (4) ``jupyter-book build`` runs with execution off
+into a staging area that is swapped into ``book/_build/html`` only when it succeeds.
+
+Each executed notebook is cached under a key made of the notebook's content, its parameters, the data
+files and the library's source; a case's key uses its own validated settings (not the whole of
+``data/cases.yml``), so adding or changing one case re-executes only that case and the synthesis. A
+rebuild with nothing changed re-executes nothing and skips Sphinx. Notebooks are executed in a staging
+folder under ``book/_generated/staging`` (outside the Sphinx sources: see exclude_patterns in
+``book/_config.yml``), cleared at the start of every build.
+A failing notebook is reported with its case, cell and error; the previous good chapter and site stay
+in place and the script exits non-zero (``--keep-going`` builds the rest first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..case import config as cases_mod
+from ..errors import UserInputError
+from ..files import atomic_write, replace_dir
+from ..paths import ROOT
+
+BOOK = ROOT / "book"
+NOTEBOOKS = ROOT / "notebooks"
+GENERATED = BOOK / "_generated"
+RESULTS = GENERATED / "results"
+CACHE_FILE = GENERATED / "build_cache.json"
+SITE = BOOK / "_build" / "html"
+SITE_WORK = GENERATED / "site"  # persistent Sphinx work dir (doctrees) so rebuilds are incremental
+STAGING = GENERATED / "staging"  # notebooks being executed (book/_generated is excluded from the Sphinx sources)
+KERNEL_ARGS = ["--matplotlib=inline"]  # figures display inline whatever MPLBACKEND says (no magic in notebooks)
+
+
+@dataclass
+class Job:
+    """One notebook to execute: where from, where to, with which parameters."""
+
+    name: str  # "case anhui", "primer 01_did", ...
+    kind: str  # case | data | primer | synthesis
+    source: Path
+    output: Path
+    parameters: dict[str, Any] = field(default_factory=dict)
+    results_dir: Path | None = None
+    title: str = ""
+    key: str = ""
+
+
+def _hash_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _notebook_hash(path: Path) -> str:
+    """Hash a notebook's cell sources and types only (outputs and metadata do not change results)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = [(c.get("cell_type"), "".join(c.get("source", []))) for c in nb.get("cells", [])]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
+
+
+def environment_hash() -> str:
+    """Data files (panel, registries, briefs) and the library source, hashed together.
+
+    ``data/cases.yml`` is left out: each case's key carries its own settings (:func:`case_key`), so saving
+    or editing one case does not re-execute the others. Hidden files (editors' and savers' temporaries)
+    are left out too.
+    """
+    cases_file = ROOT / "data" / "cases.yml"
+    data = [p for p in (ROOT / "data").rglob("*")
+            if p.is_file() and p != cases_file and not p.name.startswith(".")]
+    lib = list((ROOT / "primarycare").rglob("*.py"))
+    return _hash_files(data + lib)
+
+
+def case_key(config: cases_mod.CaseConfig, n_permutations: int, panel_source: str | None = None,
+             reproduce_command: str | None = None, env_hash: str | None = None) -> str:
+    """Cache key of one case chapter: the notebook, the case's validated settings, the data and library.
+
+    Shared with scripts/run_case.py, so a case it ran with the settings the full build would use (for
+    example one saved with ``--save``) is a cache hit for the next full build.
+    """
+    settings = {**config.to_dict(), "n_permutations": n_permutations}
+    material = [_notebook_hash(NOTEBOOKS / "case_study.ipynb"), settings, panel_source, reproduce_command,
+                env_hash or environment_hash()]
+    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | None) -> list[Job]:
+    """The jobs of a full build, in dependency order (synthesis last)."""
+    raw = cases_mod.read_yaml()
+    defaults = raw.get("defaults") or {}
+    jobs: list[Job] = []
+    for cid, case in selected.items():
+        # the case's own donors_exclude (a list, "auto", or "auto" plus provinces), so the chapter gives the
+        # same exclusions and reasons as the validated case
+        own = {**defaults, **(raw["cases"].get(cid) or {})}.get("donors_exclude", "auto")
+        params = {
+            "case_id": cid, "province": case.province, "reform_id": case.reform, "reform_year": None,
+            "outcomes": list(case.outcomes), "window": list(case.window), "donors_exclude": own,
+            "n_permutations": permutations or case.n_permutations, "seed": case.seed, "panel_source": None,
+        }
+        jobs.append(Job(f"case {cid}", "case", NOTEBOOKS / "case_study.ipynb", BOOK / "cases" / f"{cid}.ipynb",
+                        params, RESULTS / cid, title=case.title))
+    data_nb = NOTEBOOKS / "data_chapter.ipynb"
+    if data_nb.exists():
+        jobs.append(Job("data chapter", "data", data_nb, BOOK / "cases" / "data.ipynb"))
+    for nb in sorted((NOTEBOOKS / "primer").glob("*.ipynb")):
+        jobs.append(Job(f"primer {nb.stem}", "primer", nb, BOOK / "primer" / nb.name))
+    jobs.append(synthesis_job(list(selected)))
+    return jobs
+
+
+def synthesis_job(case_ids: list[str]) -> Job:
+    """The synthesis chapter over the saved results of ``case_ids`` (also run by scripts/run_case.py)."""
+    return Job("synthesis", "synthesis", NOTEBOOKS / "synthesis.ipynb", BOOK / "cases" / "synthesis.ipynb",
+               {"results_dir": str(RESULTS), "case_ids": list(case_ids)})
+
+
+def keyed_plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | None) -> list[Job]:
+    """:func:`plan` with each job's cache key set (the synthesis's key covers the cases' keys)."""
+    env_hash = environment_hash()
+    jobs = plan(selected, permutations)
+    for job in jobs:
+        if job.kind == "case":
+            cfg = selected[job.name.split(" ", 1)[1]]
+            job.key = case_key(cfg, job.parameters["n_permutations"], env_hash=env_hash)
+        else:
+            src = _notebook_hash(job.source) if job.source.exists() else "missing"
+            used = _cases_read_by(job.source, selected) if job.kind in ("primer", "data") else {}
+            job.key = hashlib.sha256(json.dumps([src, job.parameters, env_hash, used], sort_keys=True,
+                                                ensure_ascii=False).encode()).hexdigest()
+    return _key_synthesis(jobs)
+
+
+def _cases_read_by(source: Path, selected: dict[str, cases_mod.CaseConfig]) -> dict[str, Any]:
+    """Settings of the cases a primer/data notebook may read (primarycare.teaching_data): those named in
+    its source and teaching_data's default case. data/cases.yml is not in the environment hash, so a change
+    to one of these cases must reach the notebook's key this way."""
+    import inspect
+
+    from ..case.teaching import teaching_data
+
+    text = source.read_text(encoding="utf-8") if source.exists() else ""
+    default = inspect.signature(teaching_data).parameters["case_id"].default
+    return {cid: cfg.to_dict() for cid, cfg in selected.items() if cid == default or f'"{cid}"' in text
+            or f"'{cid}'" in text}
+
+
+def _key_synthesis(jobs: list[Job]) -> list[Job]:
+    synth = next(j for j in jobs if j.kind == "synthesis")
+    case_keys = [j.key for j in jobs if j.kind == "case"]
+    synth.key = hashlib.sha256((synth.key + "".join(case_keys)).encode()).hexdigest()
+    return jobs
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"  # one worker per core: keep each kernel single-threaded
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    return env
+
+
+def execute(job: Job) -> dict[str, Any]:
+    """Run one notebook with Papermill into a staging file; move it (and its results) into place on success.
+
+    Runs in a worker process and returns a plain dict (exceptions are not pickled across processes).
+    """
+    import papermill as pm
+
+    os.environ.update(_worker_env())
+    start = time.time()
+    logs = GENERATED / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"{job.name.replace(' ', '_')}.log", "w")  # noqa: SIM115 - kernel chatter goes here
+    os.dup2(log.fileno(), 2)
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    STAGING.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{job.output.stem}.", dir=STAGING))
+    params = dict(job.parameters)
+    if job.results_dir is not None:
+        params["output_dir"] = str(stage / "results")
+    try:
+        pm.execute_notebook(str(job.source), str(stage / job.output.name), parameters=params,
+                            kernel_name="python3", cwd=str(job.source.parent), progress_bar=False,
+                            log_output=False, extra_arguments=KERNEL_ARGS)
+    except pm.PapermillExecutionError as e:
+        cell = _source_cell_index(stage / job.output.name, e.cell_index)
+        shutil.rmtree(stage, ignore_errors=True)
+        first_line = (e.evalue or "").strip().splitlines()[0] if e.evalue else ""
+        return {"ok": False, "name": job.name, "cell": cell, "exec_count": e.exec_count,
+                "where": _first_code_line(e.source), "notebook": _rel(job.source),
+                "error": f"{e.ename}: {first_line}", "seconds": time.time() - start}
+    except Exception as e:  # noqa: BLE001 - a kernel that fails to start, a bad notebook file, ...
+        shutil.rmtree(stage, ignore_errors=True)
+        return {"ok": False, "name": job.name, "cell": None, "exec_count": None,
+                "error": f"{type(e).__name__}: {e}", "seconds": time.time() - start}
+    _finish_notebook(stage / job.output.name, job.title)
+    if job.results_dir is not None and (stage / "results").exists():
+        job.results_dir.parent.mkdir(parents=True, exist_ok=True)
+        replace_dir(stage / "results", job.results_dir)
+    os.replace(stage / job.output.name, job.output)
+    shutil.rmtree(stage, ignore_errors=True)
+    return {"ok": True, "name": job.name, "seconds": time.time() - start}
+
+
+def _rel(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _source_cell_index(saved: Path, index: int) -> int:
+    """The failing cell's index in the source notebook, from Papermill's index in the executed one.
+
+    Papermill's ``cell_index`` counts the executed notebook, which has the injected-parameters cell that
+    the source notebook does not; the notebook it saves before raising also has two error-marker cells
+    (one at the top, one before the failing cell), so it cannot be indexed with ``cell_index`` directly.
+    """
+    try:
+        cells = json.loads(saved.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return index
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    executed = [t for t in tags if "papermill-error-cell-tag" not in t]
+    injected = next((i for i, t in enumerate(executed) if "injected-parameters" in t), None)
+    return index - 1 if injected is not None and injected < index else index
+
+
+def _first_code_line(source: str) -> str:
+    """First non-comment line of the failing cell, to name it in the message."""
+    lines = [ln.strip() for ln in (source or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return lines[0][:80] if lines else ""
+
+
+def _finish_notebook(path: Path, title: str) -> None:
+    """Give a case chapter its own title and hide Papermill's injected-parameters cell on the page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    if title:
+        first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+        if first is not None and first.source.lstrip().startswith("# "):
+            first.source = f"# {title}"
+    nbformat.write(nb, path)
+
+
+def write_status() -> None:
+    """``book/_generated/status.md``: the data status of this build, included by the landing page."""
+    from primarycare import data
+
+    panel = data.load_panel()
+    counts = panel["status"].value_counts()
+    n_sim, n_obs = int(counts.get("simulated", 0)), int(counts.get("observed", 0))
+    if n_obs == 0:
+        text = (f"**This build uses the simulated teaching panel only** ({n_sim:,} simulated values, none "
+                "observed). No province-by-year yearbook panel could be downloaded where it was built, so the "
+                "panel was generated from a documented model with reform effects planted in it "
+                "(`data/README.md`). The case chapters therefore demonstrate the methods on data where the true "
+                "effect is known; **they are not findings about the real provinces**. Every chart and table "
+                "built from simulated values is marked SIMULATED DATA. Figures reported in the sources "
+                "(the facts register) are real and are shown as such.")
+    else:
+        text = (f"This build's panel has **{n_obs:,} observed** values (imported with `scripts/import_data.py`) "
+                f"and **{n_sim:,} simulated** values. Each chapter's data-status box says which values it uses; "
+                "estimates that rest on simulated values are not findings about the real provinces.")
+    out = GENERATED / "status.md"
+    if not out.exists() or out.read_text(encoding="utf-8") != text + "\n":
+        with atomic_write(out) as fh:
+            fh.write(text + "\n")
+
+
+def failure_message(res: dict[str, Any]) -> str:
+    """One line naming the notebook run, the failing cell (its index in the source notebook) and the error."""
+    where = f"cell {res['cell']}" if res.get("cell") is not None else "before any cell ran"
+    if res.get("cell") is not None and res.get("notebook"):
+        where += f" of {res['notebook']} (cells counted from 0)"
+    if res.get("exec_count"):
+        where += f" (execution count {res['exec_count']})"
+    if res.get("where"):
+        where += f", which starts `{res['where']}`"
+    return f"{res['name']} failed in {where}: {res['error']}"
+
+
+def clean_staging() -> None:
+    """Remove staging folders left by an interrupted or failed run (they must never reach Sphinx)."""
+    shutil.rmtree(STAGING, ignore_errors=True)
+    for d in (BOOK / "cases", BOOK / "primer"):  # where older versions of this script staged
+        for stale in d.glob(".*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def write_toc(case_ids: list[str]) -> None:
+    """Generate ``book/_toc.yml`` from the chapters that exist (cases in the order of data/cases.yml)."""
+    lines = ["# Generated by scripts/build_book.py from data/cases.yml: do not edit.", "format: jb-book",
+             "root: intro", "parts:"]
+
+    def part(caption: str, files: list[str]) -> None:
+        if files:
+            lines.extend([f"  - caption: {caption}", "    chapters:"])
+            lines.extend(f"      - file: {f}" for f in files)
+
+    about = ["background"] + (["cases/data"] if (BOOK / "cases" / "data.ipynb").exists() else [])
+    part("Background", [f for f in about if (BOOK / f).with_suffix(".md").exists() or f.startswith("cases/")])
+    part("Provincial cases", [f"cases/{c}" for c in case_ids if (BOOK / "cases" / f"{c}.ipynb").exists()])
+    part("Across provinces", ["cases/synthesis"] if (BOOK / "cases" / "synthesis.ipynb").exists() else [])
+    part("Methods primer", [f"primer/{p.stem}" for p in sorted((BOOK / "primer").glob("*.ipynb"))
+                            if (NOTEBOOKS / "primer" / p.name).exists()])
+    part("Reference", [f for f in ("glossary", "references") if (BOOK / f"{f}.md").exists()])
+    text = "\n".join(lines) + "\n"
+    toc = BOOK / "_toc.yml"
+    if not toc.exists() or toc.read_text(encoding="utf-8") != text:
+        with atomic_write(toc) as fh:
+            fh.write(text)
+
+
+def site_hash() -> str:
+    files = [p for p in BOOK.rglob("*") if p.is_file() and "_build" not in p.parts and "_generated" not in p.parts
+             and ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")]
+    return _hash_files(files)
+
+
+def theme_hash() -> str:
+    """Hash of what every page depends on (config and static assets): a change re-writes all pages."""
+    return _hash_files([BOOK / "_config.yml", *sorted(p for p in (BOOK / "_static").rglob("*") if p.is_file())])
+
+
+def build_site(quiet: bool = True, all_pages: bool = False) -> None:
+    """``jupyter-book build`` (execution off) in a persistent work dir, then swap the HTML into place.
+
+    Sphinx rebuilds only changed pages; ``all_pages`` re-writes every page (needed when the config or a
+    static asset such as the reader CSS changed, so no page keeps a stale asset reference).
+    """
+    SITE_WORK.mkdir(parents=True, exist_ok=True)
+    cmd = ["jupyter-book", "build", str(BOOK), "--path-output", str(SITE_WORK)]
+    if all_pages:
+        cmd.append("--all")
+    if quiet:
+        cmd.append("--quiet")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_worker_env())
+    html = SITE_WORK / "_build" / "html"
+    if proc.returncode != 0 or not (html / "index.html").exists():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise UserInputError(f"jupyter-book build failed (the previous site in {SITE} is unchanged). "
+                             f"Last lines of its output: {tail}")
+    SITE.parent.mkdir(parents=True, exist_ok=True)
+    staged = SITE.parent / ".html.new"
+    if staged.exists():
+        shutil.rmtree(staged)
+    shutil.copytree(html, staged)
+    replace_dir(staged, SITE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="primarycare build", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--force", action="store_true", help="re-execute every notebook and rebuild the site")
+    ap.add_argument("--keep-going", action="store_true", help="build what can be built, then list the failures")
+    ap.add_argument("--permutations", type=int, default=None,
+                    help="randomization-test permutations for every case (env PRIMARYCARE_PERMUTATIONS); "
+                         "small values make fast test builds")
+    ap.add_argument("--only", action="append", metavar="CASE", help="execute only this case (repeatable); "
+                    "other chapters are kept as built before")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)")
+    ap.add_argument("--no-site", action="store_true", help="execute notebooks but skip the Sphinx build")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    perms = args.permutations or (int(os.environ["PRIMARYCARE_PERMUTATIONS"])
+                                  if os.environ.get("PRIMARYCARE_PERMUTATIONS") else None)
+    if perms is not None and perms < 1:
+        raise UserInputError(f"--permutations must be a positive number, got {perms}.")
+
+    all_cases = cases_mod.load_cases()  # validates every case before anything runs
+    print(f"Validated {len(all_cases)} cases: {', '.join(all_cases)}")
+    only = set(args.only or [])
+    unknown = sorted(only - set(all_cases))
+    if unknown:
+        raise UserInputError(f"--only {unknown[0]!r} is not a case in data/cases.yml. Known cases: "
+                             + ", ".join(all_cases) + ".")
+
+    clean_staging()
+    cache: dict[str, str] = json.loads(CACHE_FILE.read_text()) if CACHE_FILE.exists() else {}
+    jobs = keyed_plan(all_cases, perms)
+
+    def needed(job: Job) -> bool:
+        if only and job.kind == "case" and job.name.split(" ", 1)[1] not in only:
+            return False
+        if only and job.kind in ("primer", "data"):
+            return False
+        if job.kind == "case" and not (job.results_dir and (job.results_dir / "results.json").exists()):
+            return True
+        return args.force or not job.output.exists() or cache.get(job.name) != job.key
+
+    todo = [j for j in jobs if needed(j)]
+    first, last = [j for j in todo if j.kind != "synthesis"], [j for j in todo if j.kind == "synthesis"]
+    failures: list[dict[str, Any]] = []
+    if todo:
+        from tqdm import tqdm
+
+        print(f"Executing {len(todo)} notebook(s) with {args.jobs} worker(s); "
+              f"{len(jobs) - len(todo)} unchanged and cached.")
+        bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
+        job_by_name = {j.name: j for j in todo}
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            pending = {pool.submit(execute, j) for j in first}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    res = fut.result()
+                    bar.update(1)
+                    bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
+                    if res["ok"]:
+                        cache[res["name"]] = job_by_name[res["name"]].key
+                    else:
+                        failures.append(res)
+                        tqdm.write("FAILED: " + failure_message(res), file=sys.stderr)
+                        if not args.keep_going:
+                            for f in pending:
+                                f.cancel()
+                            pending = set()
+            if last and (not failures or args.keep_going):
+                res = pool.submit(execute, last[0]).result()
+                bar.update(1)
+                if res["ok"]:
+                    cache[res["name"]] = last[0].key
+                else:
+                    failures.append(res)
+        bar.close()
+        GENERATED.mkdir(parents=True, exist_ok=True)
+        with atomic_write(CACHE_FILE) as fh:
+            json.dump(cache, fh, indent=1, sort_keys=True)
+    else:
+        print(f"All {len(jobs)} notebooks unchanged: nothing to execute.")
+
+    if failures and not args.keep_going:
+        print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
+                        + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
+        return 1
+
+    write_toc(list(all_cases))
+    write_status()
+    if not args.no_site:
+        h = site_hash()
+        if not args.force and cache.get("_site") == h and (SITE / "index.html").exists():
+            print("Site sources unchanged: Sphinx build skipped.")
+        else:
+            print("Building the site with jupyter-book (execution off) ...")
+            th = theme_hash()
+            build_site(all_pages=args.force or cache.get("_theme") != th)
+            cache["_site"] = h
+            cache["_theme"] = th
+            with atomic_write(CACHE_FILE) as fh:
+                json.dump(cache, fh, indent=1, sort_keys=True)
+    print(f"Done in {time.time() - t0:.1f} s. Open {SITE / 'index.html'}")
+    if failures:
+        print("Failures (their previous chapters, if any, were kept):", file=sys.stderr)
+        for f in failures:
+            print("  " + failure_message(f), file=sys.stderr)
+        return 1
+    return 0
+
+

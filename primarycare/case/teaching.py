@@ -1,0 +1,73 @@
+"""One reform on the simulated teaching panel, ready for the estimators, with its planted truth.
+
+Used by the primer chapters and the teachers' exercises: the frame a student estimates on and the
+effect planted in it (the answer key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import UserInputError
+
+
+@dataclass(frozen=True)
+class TeachingData:
+    """One reform on the simulated teaching panel, ready for the estimators, with the planted truth.
+
+    ``frame`` has one row per province-year: ``province``, ``year``, the outcome column, ``treated``
+    (1 in the treated province from the reform year on), ``first_treated`` (the reform year, 0 for
+    comparison provinces) and ``status`` (always "simulated"). ``truth`` is the planted effect by year in
+    the treated province (0 before the reform).
+    """
+
+    frame: pd.DataFrame
+    truth: pd.Series
+    province: str
+    reform_id: str
+    reform_year: int
+    outcome: str
+    donors: tuple[str, ...]
+
+    @property
+    def att(self) -> float:
+        """The planted average effect over the post-reform years in the panel: what DiD targets."""
+        return float(self.truth[self.truth.index >= self.reform_year].mean())
+
+
+def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_share",
+                  seed: int | None = None) -> TeachingData:
+    """The treated province of a case and its comparison provinces on the simulated teaching panel.
+
+    Comparison provinces are the case's donors (other reforming provinces excluded, see
+    ``data/cases.yml``). ``seed`` redraws the simulated panel (``None``: the simulator's default), so a
+    reader can see how much an estimate moves from one simulated world to another.
+    """
+    from ..data import simulate
+    from . import config as cases
+
+    all_cases = cases.load_cases()
+    if case_id not in all_cases:
+        raise UserInputError(f"case_id {case_id!r} is not a case in data/cases.yml; known cases: "
+                             f"{', '.join(all_cases)}.")
+    case = all_cases[case_id]
+    sim = simulate.simulate_panel() if seed is None else simulate.simulate_panel(seed=seed)
+    wide = sim.wide()
+    if outcome not in wide.columns:
+        raise UserInputError(f"outcome {outcome!r} is not an indicator in the simulated panel; expected one "
+                             f"of the panel indicators in data/indicators.csv.")
+    keep = [case.province, *case.donors]
+    df = wide.loc[wide["province"].isin(keep), ["province", "year", outcome]].copy()
+    df = df.sort_values(["province", "year"]).reset_index(drop=True)
+    year = int(case.reform_year)
+    is_treated = df["province"].eq(case.province)
+    df["first_treated"] = is_treated.astype(int) * year
+    df["treated"] = (is_treated & df["year"].ge(year)).astype(int)
+    df["status"] = "simulated"
+    t = sim.truth
+    t = t[(t["province"] == case.province) & (t["indicator"] == outcome) & (t["reform_id"] == case.reform)]
+    truth = t.groupby("year")["effect"].sum().reindex(sorted(df["year"].unique()), fill_value=0.0)
+    truth.name = "planted_effect"
+    return TeachingData(df, truth, case.province, case.reform, year, outcome, tuple(case.donors))

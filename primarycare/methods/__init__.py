@@ -1,0 +1,12 @@
+"""The methods layer: estimators and inference, each a function over a tidy frame returning a result
+object (:class:`~primarycare.methods.results.Estimate` or a richer one).
+
+- :mod:`.did`: two-way fixed effects, event studies (TWFE, Sun-Abraham, imputation),
+  Callaway-Sant'Anna, Goodman-Bacon decomposition;
+- :mod:`.inference`: randomization tests and the wild cluster bootstrap for few treated units;
+- :mod:`.pretrend`: the placebo p-value of the pre-trend test;
+- :mod:`.synth`: synthetic control and synthetic difference-in-differences;
+- :mod:`.trends`: segmented (interrupted time-series) regression.
+
+Modules whose names start with ``_`` are private helpers of the estimator beside them.
+"""
