@@ -329,7 +329,7 @@ def write_toc(case_ids: list[str]) -> None:
             lines.extend([f"  - caption: {caption}", "    chapters:"])
             lines.extend(f"      - file: {f}" for f in files)
 
-    about = ["background"] + (["cases/data"] if (BOOK / "cases" / "data.ipynb").exists() else [])
+    about = ["background", "reading_a_case"] + (["cases/data"] if (BOOK / "cases" / "data.ipynb").exists() else [])
     part("Background", [f for f in about if (BOOK / f).with_suffix(".md").exists() or f.startswith("cases/")])
     part("Provincial cases", [f"cases/{c}" for c in case_ids if (BOOK / "cases" / f"{c}.ipynb").exists()])
     part("Across provinces", ["cases/synthesis"] if (BOOK / "cases" / "synthesis.ipynb").exists() else [])

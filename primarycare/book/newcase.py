@@ -222,7 +222,7 @@ def _default_robustness(year: int, years: list[int]) -> list[int]:
 
 def validate(args: argparse.Namespace) -> Plan:
     """Check every input before anything runs; return the plan (or raise one readable error)."""
-    from primarycare.case import run as pc
+    from ..case.status import data_status
 
     try:
         province = provinces.resolve(args.province)
@@ -368,7 +368,7 @@ def validate(args: argparse.Namespace) -> Plan:
     if args.panel and args.save:
         notes.append("--panel is used for this run only and is not saved: the full build reads the project panel "
                      "(import your file with scripts/import_data.py to use it there).")
-    return Plan(cfg, spec, params, panel_label, pc.data_status(panel, cfg, params["panel_source"]), existing, notes)
+    return Plan(cfg, spec, params, panel_label, data_status(panel, cfg, params["panel_source"]), existing, notes)
 
 
 def describe(plan: Plan) -> str:
@@ -538,7 +538,7 @@ def save_case(plan: Plan) -> str:
 
 def synthesis_ids(case_id: str) -> list[str]:
     """The cases whose saved results the synthesis can read (TOC order); unreadable ones are skipped."""
-    from primarycare.case.run import CaseResult
+    from ..case.result import CaseResult
 
     ids = []
     for c in toc_case_ids(case_id):

@@ -125,6 +125,7 @@ def randomization_test(
     ci: bool | None = None,
     max_enumerate: int = MAX_ENUMERATE,
     progress: bool = True,
+    linear: bool = False,
 ) -> RandomizationResult:
     """Permutation (placebo-in-space) test for any estimator ``estimator(data) -> Estimate``.
 
@@ -153,6 +154,12 @@ def randomization_test(
     arithmetic on the same numbers. The kernel is checked against one real refit first. Other
     estimators are refitted per assignment (with a progress bar); the CI is then computed by default
     only with at most 200 assignments (``ci=True`` forces it: each tau costs one refit per assignment).
+
+    ``linear=True`` declares that the estimator is linear in the outcome (DiD-type estimators with
+    fixed weights: event-study averages, Callaway-Sant'Anna with never-treated comparisons, synthetic
+    DiD is NOT linear). Each assignment is then refitted twice (at tau = 0 and tau = 1), the estimate
+    under any tau follows exactly by linearity, and the CI costs no further refits. Linearity is checked
+    on one assignment at tau = 2 and the call refuses if it fails.
     """
     if not callable(estimator):
         raise UserInputError("randomization_test: `estimator` must be a callable taking the data frame.")
@@ -199,6 +206,23 @@ def randomization_test(
         def pfun(tau: float) -> float:
             return _p_value(abs(b_obs - tau), np.abs(dist - tau * num_dobs), enumerated)
 
+    elif linear:
+        outcome = observed.outcome
+        dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
+        d1 = data.copy()
+        d1[outcome] = d1[outcome] - D_obs_full
+        slope = _refit_all(estimator, d1, relabel, assign, 1.0, False, outcome) - dist
+        d2 = data.copy()
+        d2[outcome] = d2[outcome] - 2.0 * D_obs_full
+        k = len(assign) // 2
+        check = _refit_all(estimator, d2, relabel, assign[k:k + 1], 2.0, False, outcome)[0]
+        if not np.isclose(check, dist[k] + 2.0 * slope[k], rtol=1e-6, atol=1e-9 * (1 + abs(dist[k]))):
+            raise UserInputError("randomization_test: linear=True, but the estimator is not linear in the "
+                                 "outcome (a check at tau = 2 failed); call it with linear=False.")
+
+        def pfun(tau: float) -> float:
+            return _p_value(abs(b_obs - tau), np.abs(dist + tau * slope - tau), enumerated)
+
     else:
         dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
         outcome = observed.outcome
@@ -216,11 +240,11 @@ def randomization_test(
             "of the reassignments; check that every unit can carry a treated path (enough periods)."
         )
     p = _p_value(abs(b_obs), np.abs(dist), enumerated)
-    do_ci = ci if ci is not None else (fast or len(assign) <= 200)
+    do_ci = ci if ci is not None else (fast or linear or len(assign) <= 200)
     lo = hi = float("nan")
     if do_ci:
         # the fast p-value function is cheap: fine grid; each generic evaluation refits every assignment
-        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha) if fast
+        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha) if (fast or linear)
                   else _invert(pfun, b_obs, float(np.std(dist)), alpha, grid=25, tol=1e-6))
     warn = list(getattr(observed, "warnings", []) or [])
     warn = [w for w in warn if "randomization_test" not in w and "independent errors" not in w]
@@ -238,7 +262,7 @@ def randomization_test(
         inference=(f"permutation of treatment paths over units: {how} {total:,} distinct assignments; "
                    "se = sd of placebo estimates; CI by test inversion (constant additive effect)"),
         warnings=warn, extra={"n_treated_units": len(treated_units), "n_units": n_units},
-        distribution=dist, n_assignments=len(assign), enumerated=enumerated, fast=fast, observed=observed,
+        distribution=dist, n_assignments=len(assign), enumerated=enumerated, fast=fast or linear, observed=observed,
     )
 
 

@@ -14,7 +14,9 @@ enumerated (one treated unit: one assignment per unit).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,4 +95,133 @@ def pretrend_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, fir
         warnings=list(rt.warnings), f_p_value=observed.p_value,
         distribution=np.asarray(rt.distribution, dtype=float), n_assignments=int(rt.n_assignments),
         n_treated_units=k,
+    )
+
+
+@dataclass
+class EventStudyPlacebo(Estimate):
+    """An event study of one (or a few) treated units with placebo bands (Conley and Taber 2011).
+
+    ``estimate`` is the post-reform average of the event-study coefficients; ``ci_low``/``ci_high`` its
+    placebo interval. ``table`` has one row per event time: ``estimate``, the CRV1 ``se`` (model-based,
+    shown for reference only), ``band_low``/``band_high`` (placebo band) and ``placebo_p`` (the share of
+    placebo runs, the real one included, with a coefficient at least as large in absolute value).
+    ``f_statistic`` is the joint pre-period Wald F statistic, ``f_p_value`` its CRV1 p-value and
+    ``p_value`` its placebo p-value (rank among the placebo runs). ``placebo_coefs`` holds the placebo
+    coefficients (one row per placebo unit).
+    """
+
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    f_statistic: float = float("nan")
+    f_p_value: float = float("nan")
+    n_placebos: int = 0
+    placebo_coefs: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    vcov: np.ndarray | None = field(default=None, repr=False)
+    pre_times: tuple[int, ...] = ()
+    post_times: tuple[int, ...] = ()
+
+    @property
+    def prefer_placebo(self) -> bool:
+        return True
+
+
+def _placebo_interval(b: float, placebo: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """Test inversion with the placebo values as the null distribution of |b - tau|.
+
+    p(tau) = (1 + #{|placebo| >= |b - tau|}) / (1 + m); the kept set {tau: p(tau) > alpha} is
+    b +/- the r-th largest |placebo| with r = floor(alpha (1 + m) - 1) + 1; unbounded when r < 1 (too
+    few placebo units for the level). Returns (low, high, p-value of tau = 0).
+    """
+    a = np.sort(np.abs(placebo[np.isfinite(placebo)]))[::-1]
+    m = len(a)
+    p0 = float((1 + np.count_nonzero(a >= abs(b) - 1e-12 * max(1.0, abs(b)))) / (1 + m))
+    r = math.floor(alpha * (1 + m) - 1) + 1
+    if m == 0 or r < 1:
+        return -math.inf, math.inf, p0
+    c = float(a[min(r, m) - 1])
+    return b - c, b + c, p0
+
+
+def event_study_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, first_treated: str,
+                        treated_units: list, window: tuple[int, int] = (-5, 5), reference: int = -1,
+                        alpha: float = 0.05) -> EventStudyPlacebo:
+    """TWFE event study of the treated unit(s) with placebo bands and a placebo pre-trend p-value.
+
+    Why: with one treated province the CRV1 standard errors of the event-study coefficients rest on one
+    cluster and are far too small (Conley and Taber 2011; MacKinnon and Webb 2017). Following Conley and
+    Taber (2011), the null distribution of each coefficient comes from the comparison units: the same
+    event study is re-estimated with each comparison unit in turn given the treated unit's reform year,
+    on the comparison units only (the really treated unit is left out, so its effect cannot leak into
+    the placebo runs). The band of event time k is the set of constant effects tau_k not rejected at
+    ``alpha`` when |b_k - tau_k| is ranked among the placebo |b_k| (the real run included in the count),
+    which is b_k +/- the appropriate order statistic of the placebo |b_k|. The post-reform average and
+    the joint pre-period F statistic are treated the same way. Valid when the comparison units' paths
+    are exchangeable with the treated unit's absent the reform (parallel trends and similar noise).
+    """
+    from . import did
+
+    treated_units = list(treated_units)
+    if first_treated not in data.columns:
+        raise UserInputError(f"event_study_placebo: the data need the column {first_treated!r} (first treated "
+                             "period, 0 = never).")
+    units = list(dict.fromkeys(data[unit]))
+    missing = [u for u in treated_units if u not in units]
+    if missing:
+        raise UserInputError(f"event_study_placebo: treated unit(s) {missing} are not in the {unit!r} column.")
+    years = {u: int(data.loc[data[unit] == u, first_treated].iloc[0]) for u in treated_units}
+    if len(set(years.values())) != 1:
+        raise UserInputError("event_study_placebo: the treated units must share one reform year (a block design); "
+                             f"got {years}.")
+    year = next(iter(years.values()))
+
+    def fit(d: pd.DataFrame) -> tuple[pd.Series, float, float, float, Any]:
+        r = did.event_study(d, outcome, unit, time, first_treated, window=window, reference=reference,
+                            method="twfe", cluster=unit)
+        t = r.table.set_index("rel_time")
+        pt = r.pretrend or {}
+        return (t["estimate"], float(r.estimate), float(pt.get("statistic", np.nan)),
+                float(pt.get("p_value", np.nan)), r)
+
+    coef, post, f_stat, f_p, res = fit(data)
+    donors = [u for u in units if u not in treated_units]
+    base = data[data[unit].isin(donors)].copy()
+    rows, posts, fs = [], [], []
+    for j in donors:
+        d = base.copy()
+        d[first_treated] = np.where(d[unit] == j, year, 0)
+        try:
+            c, pj, fj, _, _ = fit(d)
+        except UserInputError:
+            continue
+        rows.append(c.rename(j))
+        posts.append(pj)
+        fs.append(fj)
+    if not rows:
+        raise UserInputError("event_study_placebo: no comparison unit could carry the placebo reform.")
+    pc = pd.DataFrame(rows)
+    table = res.table[["rel_time", "estimate", "se", "reference"]].copy()
+    low, high, pp = [], [], []
+    for k, b in zip(table["rel_time"], table["estimate"], strict=True):
+        if k == reference:
+            low.append(np.nan), high.append(np.nan), pp.append(np.nan)
+            continue
+        lo_k, hi_k, p_k = _placebo_interval(float(b), pc[k].to_numpy(float), alpha)
+        low.append(lo_k), high.append(hi_k), pp.append(p_k)
+    table["band_low"], table["band_high"], table["placebo_p"] = low, high, pp
+    p_lo, p_hi, p_post = _placebo_interval(post, np.asarray(posts) - 0.0, alpha)
+    fs_arr = np.asarray(fs, dtype=float)
+    f_placebo = float((1 + np.count_nonzero(fs_arr >= f_stat - 1e-12 * max(1.0, abs(f_stat)))) / (1 + len(fs_arr)))
+    pre = tuple(int(k) for k in table["rel_time"] if k < 0 and k != reference)
+    postk = tuple(int(k) for k in table["rel_time"] if k >= 0)
+    warn = []
+    if 1.0 / (1 + len(fs_arr)) > alpha:
+        warn.append(f"only {len(fs_arr)} placebo units: the smallest attainable p-value is "
+                    f"{1 / (1 + len(fs_arr)):.3f} > {alpha}, so the bands are unbounded.")
+    return EventStudyPlacebo(
+        method="Event study (TWFE leads and lags)", outcome=outcome, estimate=post, ci_low=p_lo, ci_high=p_hi,
+        p_value=f_placebo, n_obs=res.n_obs, alpha=alpha,
+        inference=(f"placebo bands (Conley and Taber 2011): {len(fs_arr)} comparison units each given the "
+                   "reform in turn, the treated unit left out of the placebo runs"),
+        warnings=warn, extra={"post_p_value": p_post}, table=table, f_statistic=f_stat, f_p_value=f_p,
+        n_placebos=len(fs_arr), placebo_coefs=pc, vcov=res.vcov, pre_times=pre, post_times=postk,
     )

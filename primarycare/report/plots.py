@@ -1,9 +1,10 @@
 """Figures for the case chapters and the synthesis, in one consistent style.
 
-Every function takes tidy tables (as stored in a :class:`~primarycare.case.CaseResult`) and returns a
-matplotlib ``Figure`` that is not registered with pyplot (notebooks ``display`` it once). Labels are in
-English so no CJK font is needed. Any figure drawn from simulated values carries a large "SIMULATED
-DATA" mark (project rule).
+Every function takes tidy tables (as stored in a :class:`~primarycare.case.result.CaseResult`) and
+returns a matplotlib ``Figure`` that is not registered with pyplot (notebooks ``display`` it once).
+Labels go through the message catalogue (:mod:`primarycare.report.i18n`). Any figure drawn from
+simulated values carries a large "SIMULATED DATA" mark (project rule), and no other figure does. Effects
+on a share are in percentage points (pp).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import indicators
+from .fmt import effect_unit  # noqa: F401 - used by the notebooks (plots.effect_unit)
+from .i18n import _
 
 PALETTE = {"treated": "#c0392b", "synthetic": "#2c3e50", "national": "#7f8c8d", "region": "#2980b9",
            "facts": "#f39c12", "placebo": "#b0b7bd", "planted": "#27ae60"}
@@ -33,7 +36,7 @@ def _figure(width: float = 7.5, height: float = 4.2, ncols: int = 1) -> tuple[An
     return fig, axes
 
 
-def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str = STAMP) -> Any:
+def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str | None = None) -> Any:
     """Mark a figure (or one axes) as drawn from simulated values: the project's one "SIMULATED DATA" stamp.
 
     On a ``Figure``: large translucent diagonal text plus, with ``note``, a small vertical note at the
@@ -43,6 +46,7 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str =
     """
     if not simulated:
         return target
+    text = _(STAMP) if text is None else text
     if hasattr(target, "transAxes"):  # an Axes
         target.text(0.99, 0.02, text, transform=target.transAxes, ha="right", va="bottom",
                     fontsize=9, color="#b00020", alpha=0.8, fontweight="bold")
@@ -50,7 +54,7 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str =
     target.text(0.5, 0.5, text, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
                 alpha=0.16, fontweight="bold", zorder=100)
     if note:
-        target.text(0.999, 0.5, "Simulated data: shows the method, not the reform's real effect",
+        target.text(0.999, 0.5, _("Simulated data: shows the method, not the reform's real effect"),
                     ha="right", va="center", rotation=90, fontsize=7, color="#c0392b")
         engine = target.get_layout_engine()
         if engine is not None and hasattr(engine, "set"):
@@ -60,31 +64,38 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str =
 
 
 def _ylabel(outcome: str) -> str:
-    return f"{indicators.label(outcome)} ({indicators.unit(outcome)})"
+    return f"{_(indicators.label(outcome))} ({indicators.unit(outcome)})"
 
 
 def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFrame | None = None,
-           simulated: bool = True, title: str | None = None) -> Any:
+           simulated: bool = True, title: str | None = None, province: str | None = None) -> Any:
     """Province vs national and regional means, reported figures (facts register) as distinct markers."""
     fig, ax = _figure()
     t = table[table["outcome"] == outcome]
-    series = list(dict.fromkeys(t["series"]))
-    for i, s in enumerate(series):
+    names = {"province": province or _("Province"), "national_mean": _("Mean of the 31 provinces"),
+             "region_mean": _("Mean of the other provinces in the {region} region")}
+    for s in ("province", "national_mean", "region_mean"):
         d = t[t["series"] == s].sort_values("year")
-        color = PALETTE["treated"] if i == 0 else (PALETTE["national"] if "National" in s else PALETTE["region"])
-        ax.plot(d["year"], d["value"], marker="o" if i == 0 else None, ms=3, lw=2.2 if i == 0 else 1.5,
-                color=color, ls="-" if i == 0 else "--", label=s + (" (simulated)" if simulated and i == 0 else ""))
+        if d.empty:
+            continue
+        first = s == "province"
+        color = PALETTE["treated"] if first else PALETTE["national"] if s == "national_mean" else PALETTE["region"]
+        region = str(d["region"].iloc[0]) if "region" in d else ""
+        ax.plot(d["year"], d["value"], marker="o" if first else None, ms=3, lw=2.2 if first else 1.5,
+                color=color, ls="-" if first else "--", label=names[s].format(region=_(region)))
     if facts is not None and not facts.empty:
         f = facts[(facts["indicator"] == outcome) & (facts["kind"].astype(str) != "target")]
+        if "geography_level" in f:
+            f = f[f["geography_level"].astype(str) == "province"]  # a county's figure stays a county's
         f = f[pd.to_numeric(f["year"], errors="coerce").notna()]
         if len(f):
             ax.scatter(pd.to_numeric(f["year"]), pd.to_numeric(f["value"]), marker="D", s=60, zorder=5,
-                       color=PALETTE["facts"], edgecolor="black", label="Reported figure (facts register)")
+                       color=PALETTE["facts"], edgecolor="black", label=_("Reported figure (facts register)"))
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
-    ax.annotate("reform", (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=9, va="top")
-    ax.set_xlabel("Year")
+    ax.annotate(_("reform"), (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=9, va="top")
+    ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
-    ax.set_title(title or indicators.label(outcome))
+    ax.set_title(title or _(indicators.label(outcome)))
     ax.legend(loc="best")
     return stamp(fig, simulated)
 
@@ -95,46 +106,56 @@ def segmented(table: pd.DataFrame, outcome: str, reform_year: int, simulated: bo
     t = table[table["outcome"] == outcome].sort_values("year")
     obs = next((c for c in ("observed", "y", outcome) if c in t), None)
     if obs:
-        ax.plot(t["year"], t[obs], "o", color=PALETTE["treated"], ms=4, label="Observed" +
-                (" (simulated)" if simulated else ""))
+        ax.plot(t["year"], t[obs], "o", color=PALETTE["treated"], ms=4,
+                label=_("Simulated series") if simulated else _("Observed series"))
     if "fitted" in t:
-        ax.plot(t["year"], t["fitted"], color=PALETTE["treated"], lw=2, label="Segmented fit")
+        ax.plot(t["year"], t["fitted"], color=PALETTE["treated"], lw=2, label=_("Segmented fit"))
     cf = next((c for c in ("counterfactual", "projection") if c in t), None)
     if cf:
         post = t[t["year"] >= reform_year - 1]
         ax.plot(post["year"], post[cf], color=PALETTE["synthetic"], lw=2, ls="--",
-                label="Counterfactual (pre-reform trend projected)")
+                label=_("Counterfactual: pre-reform trend continued"))
         lo = next((c for c in ("cf_low", "counterfactual_low", "ci_low", "lower") if c in t), None)
         hi = next((c for c in ("cf_high", "counterfactual_high", "ci_high", "upper") if c in t), None)
         if lo and hi:
             ax.fill_between(post["year"], post[lo], post[hi], color=PALETTE["synthetic"], alpha=0.15,
-                            label="95% interval of the projection")
+                            label=_("95% interval of the projection (model-based)"))
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
-    ax.set_xlabel("Year")
+    ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
-    ax.set_title(f"Segmented trend: {indicators.label(outcome)}")
+    ax.set_title(_("Segmented trend: {label}").format(label=_(indicators.label(outcome))))
     ax.legend(loc="best")
     return stamp(fig, simulated)
 
 
 def event_study(table: pd.DataFrame, outcome: str, planted: pd.DataFrame | None = None,
                 reform_year: int | None = None, simulated: bool = True) -> Any:
-    """Relative-time coefficients with 95% intervals; the planted path (if simulated) as a line."""
+    """Event-time coefficients with their 95% placebo bands (Conley and Taber 2011); an unbounded band is
+    drawn to the edge of the plot with an open end; the planted path (if simulated) as a line."""
     fig, ax = _figure()
     t = table[table["outcome"] == outcome].sort_values("rel_time")
     ax.axhline(0, color="black", lw=0.8)
     ax.axvline(-0.5, color="black", lw=1, ls=":")
-    ax.errorbar(t["rel_time"], t["estimate"], yerr=[t["estimate"] - t["ci_low"], t["ci_high"] - t["estimate"]],
-                fmt="o", color=PALETTE["treated"], capsize=3, label="Estimate with 95% CI")
+    lo_col, hi_col = ("band_low", "band_high") if "band_low" in t else ("ci_low", "ci_high")
+    lo, hi = t[lo_col].to_numpy(float), t[hi_col].to_numpy(float)
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    span = np.nanmax(np.abs(t["estimate"].to_numpy(float))) if len(t) else 1.0
+    cap = 3 * max(span, 1e-9)
+    lo_c, hi_c = np.clip(np.nan_to_num(lo, nan=0.0, neginf=-cap), -cap, cap), np.clip(np.nan_to_num(hi, nan=0.0, posinf=cap), -cap, cap)
+    est = t["estimate"].to_numpy(float)
+    ax.errorbar(t["rel_time"], est, yerr=[np.maximum(est - lo_c, 0), np.maximum(hi_c - est, 0)], fmt="o",
+                color=PALETTE["treated"], capsize=3, label=_("Estimate with 95% placebo band"))
+    if (~finite & ~t.get("reference", pd.Series(False, index=t.index)).to_numpy(bool)).any():
+        ax.plot([], [], " ", label=_("Band unbounded (too few comparison provinces): drawn to the edge"))
     if planted is not None and reform_year is not None and not planted.empty:
         p = planted[planted["indicator"] == outcome].copy()
         p["rel_time"] = p["year"] - reform_year
         p = p[p["rel_time"].between(t["rel_time"].min(), t["rel_time"].max())]
         if len(p):
-            ax.plot(p["rel_time"], p["effect"], color=PALETTE["planted"], lw=2, ls="--", label="Planted effect")
-    ax.set_xlabel("Years relative to the reform (reference: -1)")
-    ax.set_ylabel(f"Effect ({indicators.unit(outcome)})")
-    ax.set_title(f"Event study: {indicators.label(outcome)}")
+            ax.plot(p["rel_time"], p["effect"], color=PALETTE["planted"], lw=2, ls="--", label=_("Planted effect"))
+    ax.set_xlabel(_("Years relative to the reform (reference: -1)"))
+    ax.set_ylabel(_("Effect ({unit})").format(unit=effect_unit(outcome)))
+    ax.set_title(_("Event study: {label}").format(label=_(indicators.label(outcome))))
     ax.legend(loc="best")
     return stamp(fig, simulated)
 
@@ -143,17 +164,21 @@ def synth_gap(gaps: pd.DataFrame, outcome: str, treated: str, reform_year: int, 
     """Gap (treated minus synthetic) and the placebo gaps of every donor (spaghetti)."""
     fig, ax = _figure()
     g = gaps[gaps["outcome"] == outcome]
-    for _u, d in g[g["placebo"].astype(bool)].groupby("unit"):
+    pl = g[g["placebo"].astype(bool)]
+    poor = pl["poor_fit"].astype(bool) if "poor_fit" in pl else pd.Series(False, index=pl.index)
+    for _u, d in pl[~poor].groupby("unit"):
         ax.plot(d["year"], d["gap"], color=PALETTE["placebo"], lw=1, alpha=0.8)
     d = g[~g["placebo"].astype(bool)].sort_values("year")
-    ax.plot(d["year"], d["gap"], color=PALETTE["treated"], lw=2.5, label=f"{treated} minus synthetic")
-    if g["placebo"].astype(bool).any():
-        ax.plot([], [], color=PALETTE["placebo"], label="Placebo: each donor as if treated")
+    ax.plot(d["year"], d["gap"], color=PALETTE["treated"], lw=2.5, label=_("{province} minus synthetic").format(province=treated))
+    if len(pl):
+        n_poor = pl.loc[poor, "unit"].nunique()
+        ax.plot([], [], color=PALETTE["placebo"], label=_("Placebo: each comparison province as if treated") +
+                (_(" ({k} with a poor pre-reform fit left out)").format(k=n_poor) if n_poor else ""))
     ax.axhline(0, color="black", lw=0.8)
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
-    ax.set_xlabel("Year")
-    ax.set_ylabel(f"Gap ({indicators.unit(outcome)})")
-    ax.set_title(f"Synthetic control gap: {indicators.label(outcome)}")
+    ax.set_xlabel(_("Year"))
+    ax.set_ylabel(_("Gap ({unit})").format(unit=effect_unit(outcome)))
+    ax.set_title(_("Synthetic control gap: {label}").format(label=_(indicators.label(outcome))))
     ax.legend(loc="best")
     return stamp(fig, simulated)
 
@@ -163,11 +188,11 @@ def permutation(dist: pd.DataFrame, outcome: str, observed: float, simulated: bo
     fig, ax = _figure(6.5, 3.4)
     x = dist.loc[dist["outcome"] == outcome, "estimate"].to_numpy(float)
     ax.hist(x, bins=min(40, max(10, len(x) // 5)), color=PALETTE["placebo"], edgecolor="white",
-            label="Placebo reassignments")
-    ax.axvline(observed, color=PALETTE["treated"], lw=2.5, label="Actual assignment")
-    ax.set_xlabel(f"TWFE estimate ({indicators.unit(outcome)})")
-    ax.set_ylabel("Count")
-    ax.set_title(f"Randomization test: {indicators.label(outcome)}")
+            label=_("Placebo reassignments"))
+    ax.axvline(observed, color=PALETTE["treated"], lw=2.5, label=_("Actual assignment"))
+    ax.set_xlabel(_("TWFE estimate ({unit})").format(unit=effect_unit(outcome)))
+    ax.set_ylabel(_("Count"))
+    ax.set_title(_("Randomization test: {label}").format(label=_(indicators.label(outcome))))
     ax.legend(loc="best")
     return stamp(fig, simulated)
 
@@ -182,11 +207,11 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
     ax.errorbar(e.loc[has_ci, "estimate"], y[has_ci.to_numpy()],
                 xerr=[e.loc[has_ci, "estimate"] - e.loc[has_ci, "ci_low"],
                       e.loc[has_ci, "ci_high"] - e.loc[has_ci, "estimate"]],
-                fmt="o", color=PALETTE["treated"], capsize=2, label="Estimate with 95% CI")
+                fmt="o", color=PALETTE["treated"], capsize=2, label=_("Estimate with 95% design-based interval"))
     ax.plot(e.loc[~has_ci, "estimate"], y[~has_ci.to_numpy()], "s", color=PALETTE["synthetic"],
-            label="Estimate (no CI defined)")
+            label=_("Estimate (no interval)"))
     if "planted" in e and e["planted"].notna().any():
-        ax.plot(e["planted"], y, "D", mfc="none", color=PALETTE["planted"], ms=7, label="Planted effect")
+        ax.plot(e["planted"], y, "D", mfc="none", color=PALETTE["planted"], ms=7, label=_("Planted effect"))
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, e[label_col].tolist(), fontsize=8)
     ax.set_title(title)

@@ -1,0 +1,89 @@
+"""Numbers as printed: one format for values, intervals and p-values everywhere in the book."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..data import indicators
+from .i18n import _
+from .rules import difference_unit
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def num(x: Any, digits: int = 2) -> str:
+    """A number with ``digits`` decimals and thousands separators; "—" when missing; words for infinity."""
+    v = _f(x)
+    if math.isnan(v):
+        return "—"
+    if math.isinf(v):
+        return _("unbounded") if v > 0 else _("minus unbounded")
+    return f"{v:,.{digits}f}"
+
+
+def ci(low: Any, high: Any, digits: int = 2) -> str:
+    """An interval as one cell, "[a, b]"; "—" when either bound is missing; "(−∞, b]" when unbounded."""
+    lo, hi = _f(low), _f(high)
+    if math.isnan(lo) or math.isnan(hi):
+        return "—"
+    left = "(−∞" if math.isinf(lo) else f"[{lo:,.{digits}f}"
+    right = "∞)" if math.isinf(hi) else f"{hi:,.{digits}f}]"
+    return f"{left}, {right}"
+
+
+def p(x: Any) -> str:
+    """A p-value as printed: three decimals, "<0.001" below that, "—" when missing."""
+    v = _f(x)
+    if math.isnan(v):
+        return "—"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def p_eq(x: Any) -> str:
+    """A p-value after "p": "= 0.123" or "< 0.001"."""
+    v = _f(x)
+    return "< 0.001" if not math.isnan(v) and v < 0.001 else "= " + p(v)
+
+
+def effect_unit(outcome: str) -> str:
+    """The unit of an effect on ``outcome``: percentage points ("pp") for a share, else its unit."""
+    try:
+        return difference_unit(indicators.unit(outcome))
+    except Exception:  # noqa: BLE001 - an id missing from the vocabulary
+        return ""
+
+
+def effect_unit_words(outcome: str) -> str:
+    """The unit of an effect in words ("percentage points")."""
+    u = effect_unit(outcome)
+    return _("percentage points") if u == "pp" else u
+
+
+def label(indicator: str) -> str:
+    """An indicator's label from data/indicators.csv (the id itself when it is not there)."""
+    try:
+        return _(str(indicators.label(indicator)))
+    except Exception:  # noqa: BLE001 - an id missing from the vocabulary is shown as it is
+        return str(indicator)
+
+
+def printed_value(value: Any, qualifier: Any = None) -> str:
+    """A reported figure as printed: no trailing zeros, the qualifier in words ("more than 20")."""
+    words = {"about": _("about"), "more_than": _("more than"), "at_least": _("at least"),
+             "less_than": _("less than"), "at_most": _("at most"), "over": _("over")}
+    v = _f(value)
+    txt = _("unknown") if math.isnan(v) else f"{v:.6f}".rstrip("0").rstrip(".")
+    q = "" if qualifier is None or (isinstance(qualifier, float) and math.isnan(qualifier)) else str(qualifier)
+    q = words.get(q, q.replace("_", " "))
+    return f"{q} {txt}".strip()
+
+
+def year(y: Any) -> str:
+    v = _f(y)
+    return "—" if math.isnan(v) else str(int(v))
