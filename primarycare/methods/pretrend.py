@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,8 +106,9 @@ class EventStudyPlacebo(Estimate):
     shown for reference only), ``band_low``/``band_high`` (placebo band) and ``placebo_p`` (the share of
     placebo runs, the real one included, with a coefficient at least as large in absolute value).
     ``f_statistic`` is the joint pre-period Wald F statistic, ``f_p_value`` its CRV1 p-value and
-    ``p_value`` its placebo p-value (rank among the placebo runs). ``placebo_coefs`` holds the placebo
-    coefficients (one row per placebo unit).
+    ``p_value`` the placebo p-value of the joint pre-period test: the rank of the cluster-robust Wald
+    statistic (no small-sample factor, so every run is on one scale) among the placebo runs.
+    ``placebo_coefs`` holds the placebo coefficients (one row per placebo unit).
     """
 
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -140,6 +140,55 @@ def _placebo_interval(b: float, placebo: np.ndarray, alpha: float) -> tuple[floa
         return -math.inf, math.inf, p0
     c = float(a[min(r, m) - 1])
     return b - c, b + c, p0
+
+
+def _es_fast(d: pd.DataFrame, outcome: str, unit: str, time: str, first_treated: str, lo: int, hi: int,
+             reference: int, assign: list | None = None, year: float | None = None
+             ) -> list[tuple[pd.Series, float, float]]:
+    """TWFE event-study coefficients (endpoints binned into the end bins, ``reference`` omitted), their
+    post-reform average (weights: treated observations per event time) and the joint Wald statistic of the
+    pre-reform coefficients with a cluster-robust (by unit) meat and no small-sample factor.
+
+    The same regression as :func:`primarycare.did.event_study` (``method="twfe"``), by the
+    Frisch-Waugh-Lovell theorem: the dummies and the outcome are residualised on the two-way fixed effects
+    (:class:`~primarycare.methods._fe.TwoWay`), then one small least-squares problem; the coefficients
+    equal ``event_study``'s (tested). With ``assign`` (a list of units) it is run once per unit, each in turn
+    given the reform in ``year`` and every other unit untreated; the fixed-effect projection of the outcome
+    is shared, so hundreds of placebo runs cost little. Without ``assign`` the data's ``first_treated``
+    column is used (one run).
+    """
+    from ._fe import TwoWay
+
+    d = d.dropna(subset=[outcome])
+    tw = TwoWay.from_frame(d, unit, time)
+    t = pd.to_numeric(d[time]).to_numpy(float)
+    yd = tw.demean(d[outcome].to_numpy(float))
+    ks_all = [k for k in range(lo, hi + 1) if k != reference]
+    units = d[unit].to_numpy()
+    runs = [pd.to_numeric(d[first_treated]).to_numpy(float)] if assign is None else \
+        [np.where(units == j, float(year), 0.0) for j in assign]
+    out = []
+    for g in runs:
+        rel = np.where(g > 0, np.clip(t - g, lo, hi), np.nan)
+        X = np.column_stack([(rel == k).astype(float) for k in ks_all])
+        keep = X.any(axis=0)
+        ks = [k for k, on in zip(ks_all, keep, strict=True) if on]
+        Xd = tw.demean(X[:, keep])
+        b, *_ = np.linalg.lstsq(Xd, yd, rcond=None)
+        u = yd - Xd @ b
+        A_inv = np.linalg.pinv(Xd.T @ Xd)
+        scores = np.zeros((tw.n_units, Xd.shape[1]))
+        np.add.at(scores, tw.unit_codes, Xd * u[:, None])
+        V = A_inv @ (scores.T @ scores) @ A_inv
+        coef = pd.Series(b, index=ks)
+        pre = [i for i, k in enumerate(ks) if k < 0]
+        wald = float(b[pre] @ np.linalg.pinv(V[np.ix_(pre, pre)]) @ b[pre]) if pre else float("nan")
+        post = [i for i, k in enumerate(ks) if k >= 0]
+        w = np.array([np.count_nonzero(rel == ks[i]) for i in post], dtype=float)
+        post_avg = float(w @ b[post] / w.sum()) if post and w.sum() > 0 else float("nan")
+        coef.loc[reference] = 0.0
+        out.append((coef.sort_index(), post_avg, wald))
+    return out
 
 
 def event_study_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, first_treated: str,
@@ -174,28 +223,18 @@ def event_study_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, 
                              f"got {years}.")
     year = next(iter(years.values()))
 
-    def fit(d: pd.DataFrame) -> tuple[pd.Series, float, float, float, Any]:
-        r = did.event_study(d, outcome, unit, time, first_treated, window=window, reference=reference,
-                            method="twfe", cluster=unit)
-        t = r.table.set_index("rel_time")
-        pt = r.pretrend or {}
-        return (t["estimate"], float(r.estimate), float(pt.get("statistic", np.nan)),
-                float(pt.get("p_value", np.nan)), r)
-
-    coef, post, f_stat, f_p, res = fit(data)
+    res = did.event_study(data, outcome, unit, time, first_treated, window=window, reference=reference,
+                          method="twfe", cluster=unit)
+    pt = res.pretrend or {}
+    f_stat, f_p = float(pt.get("statistic", np.nan)), float(pt.get("p_value", np.nan))
+    lo_w, hi_w = int(window[0]), int(window[1])
+    (_, post, w_obs), = _es_fast(data, outcome, unit, time, first_treated, lo_w, hi_w, reference)
     donors = [u for u in units if u not in treated_units]
-    base = data[data[unit].isin(donors)].copy()
-    rows, posts, fs = [], [], []
-    for j in donors:
-        d = base.copy()
-        d[first_treated] = np.where(d[unit] == j, year, 0)
-        try:
-            c, pj, fj, _, _ = fit(d)
-        except UserInputError:
-            continue
-        rows.append(c.rename(j))
-        posts.append(pj)
-        fs.append(fj)
+    base = data[data[unit].isin(donors)]
+    runs = _es_fast(base, outcome, unit, time, first_treated, lo_w, hi_w, reference, assign=donors, year=year)
+    rows = [c.rename(j) for j, (c, _, _) in zip(donors, runs, strict=True)]
+    posts = [pj for _, pj, _ in runs]
+    fs = [fj for _, _, fj in runs]
     if not rows:
         raise UserInputError("event_study_placebo: no comparison unit could carry the placebo reform.")
     pc = pd.DataFrame(rows)
@@ -210,7 +249,7 @@ def event_study_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, 
     table["band_low"], table["band_high"], table["placebo_p"] = low, high, pp
     p_lo, p_hi, p_post = _placebo_interval(post, np.asarray(posts) - 0.0, alpha)
     fs_arr = np.asarray(fs, dtype=float)
-    f_placebo = float((1 + np.count_nonzero(fs_arr >= f_stat - 1e-12 * max(1.0, abs(f_stat)))) / (1 + len(fs_arr)))
+    f_placebo = float((1 + np.count_nonzero(fs_arr >= w_obs - 1e-12 * max(1.0, abs(w_obs)))) / (1 + len(fs_arr)))
     pre = tuple(int(k) for k in table["rel_time"] if k < 0 and k != reference)
     postk = tuple(int(k) for k in table["rel_time"] if k >= 0)
     warn = []
