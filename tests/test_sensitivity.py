@@ -217,6 +217,18 @@ def test_breakdown_values(ehec):
         assert 0 < bd < np.inf
         at = honest_did(method=method, M=[bd * 0.999, bd * 1.001], **raw).table
         assert at.lower[0] > 0 and at.lower[1] <= 0, (method, at)
+    # a strong effect: the breakdown Mbar is above 1 and solves the (linear in Mbar) Bonferroni bound = 0
+    times = np.array([-3, -2, 0, 1])
+    b = np.array([0.01, -0.01, 0.5, 0.6])
+    S = np.diag([0.01, 0.01, 0.02, 0.02]) ** 2
+    r = honest_did(method="relative_magnitudes", M=[1.0], betahat=b, sigma=S, event_times=times)
+    d = event_study_input(betahat=b, sigma=S, event_times=times)
+    fd_se = np.sqrt([S[0, 0] + S[1, 1], S[1, 1]])
+    m_up = np.max(np.abs([-0.02, 0.01]) + stats.norm.ppf(1 - 0.05 / 8) * fd_se)
+    c_l = 1.5  # l = (1/2, 1/2): |1| + |1/2|
+    expect = (0.55 - stats.norm.ppf(1 - 0.05 / 4) * np.sqrt(0.25 * (S[2, 2] + S[3, 3]))) / (c_l * m_up)
+    assert r.breakdown == pytest.approx(expect, rel=1e-5) and r.breakdown > 1
+    assert _rm_interval(d, np.array([0.5, 0.5]), expect, 0.05)[0] == pytest.approx(0, abs=1e-7)
     rm = honest_did(method="relative_magnitudes", **raw)
     assert rm.table.M.tolist() == list(np.linspace(0, 2, 9))
     assert "Breakdown Mbar" in rm.summary() and "Bonferroni" in rm.summary()
@@ -277,6 +289,7 @@ def test_event_study_result_input_lines_up_with_table():
         ({"method": "rm"}, "method must be"),
         ({"M": [-1.0]}, "non-negative"),
         ({"target": "last"}, "target must be"),
+        ({"target": 2}, "target must be"),
         ({"target": [1.0, 2.0, 3.0]}, "target must be"),
         ({"event_times": [-5, -4, -2, 0, 1], "reference": -1}, "not consecutive"),
         ({"event_times": [-5, -4, -3, -2, -1], "reference": 0}, "at least one pre-period"),
@@ -299,3 +312,24 @@ def test_pretrend_power_user_errors():
         pretrend_power(test="F", **raw)
     with pytest.raises(UserInputError, match="EventStudyResult"):
         pretrend_power(es="not a result")
+
+
+def test_one_pre_one_post_period_closed_form_and_integer_target():
+    """T = Tbar = 1: the only trend-neutral estimator is beta_1 + beta_-1 (linear extrapolation through
+    the reference), its worst-case bias over Delta^SD(M) is M, so the FLCI is (b1 + b-1) +/- cv(M/s) s."""
+    S = np.array([[0.04, 0.01], [0.01, 0.09]])
+    b = np.array([-0.1, 0.7])
+    r = honest_did(method="smoothness", M=[0.0, 0.3], betahat=b, sigma=S, event_times=[-2, 0])
+    s = np.sqrt(S.sum())
+    for row in r.table.itertuples():
+        # cv solves P(|N(M/s, 1)| <= cv) = 0.95
+        cv = optimize.brentq(lambda x, t=row.M / s: stats.norm.cdf(x - t) - stats.norm.cdf(-x - t) - 0.95, 0, 20)
+        assert (row.lower + row.upper) / 2 == pytest.approx(0.6, abs=1e-10)
+        assert (row.upper - row.lower) / 2 == pytest.approx(cv * s, rel=1e-9)
+        # identified set: delta_1 in [-delta_-1 - M, -delta_-1 + M] = [-0.1 - M, -0.1 + M] -> theta = 0.7 - delta_1
+        assert (row.id_lower, row.id_upper) == pytest.approx((0.6 - row.M, 0.6 + row.M), abs=1e-10)
+    raw = {"betahat": [0.0, 0.1, 0.3, 0.2], "sigma": np.eye(4) * 0.01, "event_times": [-3, -2, 0, 1]}
+    a = honest_did(method="smoothness", M=[0.05], target=1, **raw)
+    v = honest_did(method="smoothness", M=[0.05], target=[0.0, 1.0], **raw)
+    pd.testing.assert_frame_equal(a.table, v.table)
+    assert "e = 1" in a.target

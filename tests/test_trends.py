@@ -169,6 +169,10 @@ def test_comparative_equals_segmented_on_difference_series():
     diff = pd.DataFrame({"year": years, "v": (w["A"] - w[["B", "C", "D"]].mean(axis=1)).to_numpy()})
     ref = segmented(diff, "v", "year", 2017)
     np.testing.assert_allclose(r.coefficients["estimate"], ref.coefficients["estimate"])
+    rs = comparative(d, "v", "prov", "year", "A", 2017, controls=["B", "C", "D"], shocks=[2020], errors="prais")
+    refs = segmented(diff, "v", "year", 2017, shocks=[2020], errors="prais")
+    np.testing.assert_allclose(rs.coefficients["estimate"], refs.coefficients["estimate"])
+    assert "shock_pulse_2020" in rs.coefficients.index
     assert r.level_change.ci_low < 1.5 < r.level_change.ci_high
     assert "Comparative" in r.method
     with pytest.raises(UserInputError, match="control unit"):

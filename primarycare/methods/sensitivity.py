@@ -44,8 +44,8 @@ point estimate) and the row is flagged ``id_set_empty``; the FLCI does not need 
 still reported (as diff-diff and HonestDiD do).
 
 Breakdown value: the smallest ``M`` (or ``Mbar``) at which the confidence interval includes 0, found by
-bisection to a relative tolerance of 1e-6 (the intervals widen monotonically in ``M``); 0 if the interval
-at ``M = 0`` already includes 0.
+Brent's method to a relative tolerance of 1e-6 (the intervals widen monotonically in ``M``); 0 if the
+interval at ``M = 0`` (for relative magnitudes: just above 0) already includes 0; inf if it never does.
 """
 
 from __future__ import annotations
@@ -304,6 +304,10 @@ class SensitivityResult:
 
 
 def _target_vector(target: Any, n_post: int, where: str) -> tuple[np.ndarray, str]:
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool) and 0 <= target < n_post:
+        v = np.zeros(n_post)
+        v[int(target)] = 1.0
+        return v, f"effect {int(target)} periods after the first post period (e = {int(target)})"
     if isinstance(target, str):
         if target in ("average", "average post"):
             return np.full(n_post, 1.0 / n_post), "average of post-period effects"
@@ -516,7 +520,8 @@ def honest_did(
     ``"smoothness"`` (Delta^SD(M); default grid: 11 points from 0 to 5 standard errors of the target,
     an arbitrary scale; give ``M`` in the outcome's units per period squared).
     ``target``: ``"average"`` (mean of the post-period effects, diff-diff's default), ``"e0"`` (the first
-    post period, HonestDiD's default) or a weight vector over the post periods. See the module docstring
+    post period, HonestDiD's default), an integer ``e`` (the e-th post period, 0 = first) or a weight
+    vector over the post periods. See the module docstring
     for exactly which interval each method reports (the relative-magnitudes interval is a conservative
     Bonferroni interval, not HonestDiD's hybrid) and what happens when the identified set is empty.
     ``es``: an EventStudyResult (reference period = the period before the first post period), or pass
@@ -600,15 +605,12 @@ def _breakdown(d: EventStudyInput, l_vec: np.ndarray, method: str, alpha: float,
         lo, hi = bounds(m)
         return lo if sign > 0 else -hi
 
-    if method == "relative_magnitudes":
-        # Bonferroni interval: the bound is linear in Mbar > 0 (its Mbar -> 0+ limit uses z_{1-alpha/4})
-        g1, g2 = gap(1.0), gap(2.0)
-        if g1 <= 0 and gap(1e-12) <= 0:
-            return 0.0
-        return float(g1 / (g1 - g2)) if g1 > 0 else float(optimize.brentq(gap, 1e-12, 1.0, xtol=1e-12))
-    hi = scale
+    if method == "relative_magnitudes" and gap(1e-12) <= 0:
+        return 0.0  # the Bonferroni interval jumps from z_{1-alpha/2} to z_{1-alpha/4} just above Mbar = 0
+    unit = scale if method == "smoothness" else 1.0
+    hi = unit
     while gap(hi) > 0:
         hi *= 2
-        if hi > 1e8 * scale:
+        if hi > 1e8 * unit:
             return float("inf")
-    return float(optimize.brentq(gap, 0.0, hi, rtol=1e-6, xtol=1e-12 * scale))
+    return float(optimize.brentq(gap, 0.0 if method == "smoothness" else 1e-12, hi, rtol=1e-6, xtol=1e-12 * unit))
