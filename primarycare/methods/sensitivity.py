@@ -255,7 +255,9 @@ def pretrend_power(
     pre = d.pre
     S = d.sigma[np.ix_(pre, pre)]
     w = (d.event_times[pre] - d.reference).astype(float)
-    kappa = float(w @ np.linalg.solve(S, w))
+    kappa = float(w @ np.linalg.pinv(S) @ w)  # pinv, as the chapter's Wald test (methods._vcov.wald_f)
+    if not kappa > 0:
+        raise UserInputError(f"{where}: the leads' covariance is zero along a linear trend; power is undefined.")
     q = int(pre.sum())
     name = f"F({q}, {dfd:g})" if np.isfinite(dfd) else f"Wald chi-square({q})"
     rows = []
@@ -320,7 +322,8 @@ def _target_vector(target: Any, n_post: int, where: str) -> tuple[np.ndarray, st
         if v.shape == (n_post,) and np.all(np.isfinite(v)):
             return v, f"l'tau_post with l = {np.round(v, 4).tolist()}"
     raise UserInputError(
-        f"{where}: target must be 'average', 'e0' or a vector of {n_post} post-period weights; got {target!r}."
+        f"{where}: target must be 'average', 'e0', an integer e from 0 to {n_post - 1} (the e-th post period) or "
+        f"a vector of {n_post} post-period weights; got {target!r}."
     )
 
 
@@ -416,6 +419,8 @@ class _FLCIProblem:
 
     def halflength(self, y: np.ndarray, M: float, alpha: float) -> float:
         s = self.sd(y)
+        if not s > 0:
+            return float("nan")  # degenerate covariance: no interval
         return _cv_folded(M * (float(np.abs(y).sum()) + self.c) / s, alpha)[0] * s
 
 
