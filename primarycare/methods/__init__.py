@@ -6,7 +6,9 @@ object (:class:`~primarycare.methods.results.Estimate` or a richer one).
 - :mod:`.inference`: randomization tests and the wild cluster bootstrap for few treated units;
 - :mod:`.pretrend`: the placebo p-value of the pre-trend test;
 - :mod:`.synth`: synthetic control and synthetic difference-in-differences;
-- :mod:`.trends`: segmented (interrupted time-series) regression.
+- :mod:`.trends`: segmented (interrupted time-series) regression, with common shocks kept in the
+  counterfactual;
+- :mod:`.sensitivity`: pre-trend power (Roth 2022) and honest DiD sensitivity (Rambachan and Roth 2023).
 
 Modules whose names start with ``_`` are private helpers of the estimator beside them.
 """
