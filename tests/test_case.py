@@ -192,3 +192,26 @@ def test_synth_placebo_plot_leaves_out_poor_fits(shanghai_result):
     fig = plots.synth_gap(g, OUT, "Shanghai", 2018)
     grey = [ln for ln in fig.axes[0].get_lines() if ln.get_color() == plots.PALETTE["placebo"] and len(ln.get_xdata())]
     assert len(grey) == pl[~pl["poor_fit"].astype(bool)]["unit"].nunique()
+
+
+def test_segmented_models_the_2020_shock_in_both_paths(shanghai_result):
+    seg = shanghai_result.estimates[shanghai_result.estimates["method"].astype(str).str.startswith("Segmented")]
+    assert set(seg["spec"]) == {"shock_pulse:2020"}
+    t = shanghai_result.tables["segmented"]
+    # the counterfactual keeps the shock: it departs from the pre-reform line in 2020 exactly as the fit does
+    cf = t.set_index("year")["counterfactual"]
+    line = cf.loc[[2019, 2021]].mean()
+    assert abs(cf.loc[2020] - line) > 1e-6
+
+
+def test_sensitivity_uses_placebo_covariance_and_reports_breakdown(shanghai_result):
+    s = shanghai_result.tables["sensitivity"]
+    assert set(s["kind"]) == {"power", "breakdown", "grid"}
+    b = s[s["kind"] == "breakdown"].set_index("method")["value"]
+    assert set(b.index) == {"relative_magnitudes", "smoothness"} and (b >= 0).all()
+    g = s[(s["kind"] == "grid") & (s["method"] == "relative_magnitudes")].sort_values("M")
+    assert (np.diff(g["upper"] - g["lower"]) >= -1e-9).all()  # intervals widen with Mbar
+    # the breakdown value is where the interval first includes zero
+    inc = (g["lower"] <= 0) & (g["upper"] >= 0)
+    if inc.any() and b["relative_magnitudes"] > 0:
+        assert g.loc[inc, "M"].min() >= b["relative_magnitudes"] - 1e-6

@@ -231,7 +231,7 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list, rows:
         es_post["estimate"] = r.estimate
         rows.append(_row(o, "Event study (post average)", r, basis="placebo", planted=planted,
                          p_value=_f(r.extra.get("post_p_value")), n_assignments=r.n_placebos + 1))
-        sens = _sensitivity(r, o, problems)
+        sens = _sensitivity(r, o, problems, alpha)
         if sens is not None:
             tables["sensitivity"].append(sens)
 
@@ -254,15 +254,37 @@ def _did_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list, rows:
     _attempt(problems, "callaway_santanna", o, cs)
 
 
-def _sensitivity(es: Any, o: str, problems: list) -> pd.DataFrame | None:
-    """Pre-test power and honest-DiD sensitivity of the event study, when the library has them."""
-    try:
-        from ..methods import sensitivity
-    except ImportError:
-        return None
+def _sensitivity(es: Any, o: str, problems: list, alpha: float) -> pd.DataFrame | None:
+    """Pre-test power (Roth 2022) and honest-DiD breakdown values (Rambachan and Roth 2023) of the event
+    study, with the coefficients' covariance estimated from the placebo runs (Conley and Taber 2011): the
+    CRV1 covariance rests on one treated cluster and is far too small, so it is not used here.
+
+    Rows: ``kind="power"`` (slopes per year of a linear pre-trend at which the joint Wald test has 50% and
+    80% power), ``kind="breakdown"`` (``method``, ``value``: the smallest M or Mbar at which the interval
+    for the average post-reform effect includes zero) and ``kind="grid"`` (``method``, ``M``, ``lower``,
+    ``upper``)."""
+    from ..methods import sensitivity
 
     def go() -> pd.DataFrame:
-        return sensitivity.case_table(es).assign(outcome=o)
+        t = es.table[~es.table["reference"].astype(bool)]
+        times = t["rel_time"].to_numpy(int)
+        pc = es.placebo_coefs.reindex(columns=times)
+        if pc.shape[0] < pc.shape[1] + 2:
+            raise UserInputError(f"too few placebo runs ({pc.shape[0]}) to estimate the covariance of "
+                                 f"{pc.shape[1]} event-study coefficients")
+        sigma = np.cov(pc.to_numpy(float), rowvar=False)
+        raw = {"betahat": t["estimate"].to_numpy(float), "sigma": sigma, "event_times": times, "reference": -1}
+        rows: list[dict[str, Any]] = []
+        pw = sensitivity.pretrend_power(alpha=alpha, test="chi2", **raw).table.set_index("power")["slope"]
+        rows.append({"kind": "power", "method": "wald", "slope_50": float(pw.get(0.5, np.nan)),
+                     "slope_80": float(pw.get(0.8, np.nan))})
+        for method, grid in (("relative_magnitudes", np.arange(0, 2.01, 0.5)), ("smoothness", None)):
+            r = sensitivity.honest_did(method=method, M=grid, alpha=alpha, **raw)
+            rows.append({"kind": "breakdown", "method": method, "value": float(r.breakdown)})
+            for x in r.table.itertuples(index=False):
+                rows.append({"kind": "grid", "method": method, "M": float(x.M), "lower": float(x.lower),
+                             "upper": float(x.upper)})
+        return pd.DataFrame(rows).assign(outcome=o)
 
     return _attempt(problems, "sensitivity", o, go)
 
@@ -340,15 +362,18 @@ def _segmented_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: lis
     def fit() -> None:
         own = wide[(wide[UNIT] == case.province) & wide[TIME].between(*case.window)][[TIME, o]].dropna()
         shock = case.drop_year_check
-        shocks = [shock] if shock and case.window[0] < shock <= case.window[1] and shock != case.reform_year else []
+        shocks = [shock] if shock and shock != case.reform_year and shock in set(own[TIME]) else []
         try:
-            r = trends.segmented(own, o, TIME, case.reform_year, shocks=shocks, alpha=alpha)
-        except TypeError:  # a library without the shocks keyword: the reform alone
-            r = trends.segmented(own, o, TIME, case.reform_year, alpha=alpha)
+            r = trends.segmented(own, o, TIME, case.reform_year, shocks=shocks or None, alpha=alpha)
+        except UserInputError as e:  # a shock too close to the reform or the series end: fit without it
+            if not shocks:
+                raise
+            problems.append({"what": "segmented_shock", "outcome": o, "reason": "not_estimable", "detail": str(e)})
             shocks = []
+            r = trends.segmented(own, o, TIME, case.reform_year, alpha=alpha)
         inf = str(r.inference)
         last = int(own[TIME].max())
-        spec = "shock " + ", ".join(map(str, shocks)) if shocks else "no shock term"
+        spec = f"shock_pulse:{shocks[0]}" if shocks else "no_shock"
         rows.append(_row(o, "Segmented: level change", r.level_change, planted=planted["first_year"],
                          inference=inf, n_obs=r.n_obs, basis="hac", spec=spec))
         rows.append(_row(o, "Segmented: slope change", r.slope_change, planted=planted["slope"],

@@ -286,3 +286,13 @@ def compare_table(compare: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 def method_names() -> dict[str, str]:
     """Method names in running text (for the notebooks)."""
     return {k: _(v) for k, v in METHOD_NAMES.items()}
+
+
+def sensitivity_table(sens: pd.DataFrame | None, outcome: str) -> pd.DataFrame:
+    """The honest-DiD grid of one outcome: the interval of the average post-reform effect at each M̄
+    (relative magnitudes), as printed."""
+    if sens is None or "kind" not in sens:
+        return pd.DataFrame()
+    g = sens[(sens["outcome"] == outcome) & (sens["kind"] == "grid") & (sens["method"] == "relative_magnitudes")]
+    return pd.DataFrame({_("M̄ (post violation / largest pre violation)"): [f"{m:g}" for m in g["M"]],
+                         _("95% interval of the average effect"): [fmt.ci(a, b) for a, b in zip(g["lower"], g["upper"], strict=True)]})

@@ -206,9 +206,10 @@ def pretrend(result: CaseResult, outcome: str) -> str:
                  "trends were parallel: a test with {n} assignments detects only large departures.").format(
             label=lab, stats=stats, n=v.n_assignments)
         if not math.isnan(v.power_slope):
-            text += " " + _("It would detect a linear pre-trend of {s} {unit} a year with 80% probability; smaller "
-                            "drifts would usually pass unnoticed.").format(s=fmt.num(v.power_slope, 3),
-                                                                           unit=fmt.effect_unit_words(outcome))
+            text += " " + _("A joint test of the leads, with their covariance estimated from the placebo runs, "
+                            "would detect a linear pre-trend of {s} {unit} a year with 80% probability (Roth 2022); "
+                            "smaller drifts would often pass unnoticed.").format(s=fmt.num(v.power_slope, 3),
+                                                                                unit=fmt.effect_unit_words(outcome))
     if v.disagree and v.which == "placebo":
         text += " " + _("The CRV1 F-test points the other way (p {fp}); it rests on one treated cluster and its "
                         "p-values are unreliable here, so the placebo p-value is the one to read.").format(
@@ -247,15 +248,18 @@ def sensitivity(result: CaseResult, outcome: str) -> str:
         if r.method == "relative_magnitudes":
             out.append(_("Relative magnitudes: the post-reform interval excludes zero as long as the post-reform "
                          "violation of parallel trends is at most {b} times the largest pre-reform one "
-                         "(breakdown value M̄ = {b}).").format(b=fmt.num(b)) if b > 0 else
+                         "(breakdown value M̄ = {b}).").format(b=fmt.num(b)) if b > 0 and math.isfinite(b) else
                        _("Relative magnitudes: the interval includes zero even when parallel trends hold exactly "
                          "(M̄ = 0), so there is no conclusion to overturn."))
         elif r.method == "smoothness":
             out.append(_("Smoothness: the conclusion holds while the slope of the trend difference changes by at "
                          "most {b} {unit} a year from one year to the next (breakdown M = {b}).").format(
-                b=fmt.num(b, 3), unit=fmt.effect_unit_words(outcome)) if b > 0 else
+                b=fmt.num(b, 3), unit=fmt.effect_unit_words(outcome)) if b > 0 and math.isfinite(b) else
                 _("Smoothness: the interval includes zero even under a linear trend difference (M = 0)."))
-    return fmt.label(outcome) + ": " + " ".join(out) if out else ""
+    if out:
+        out.append(_("(Rambachan and Roth 2023; the covariance of the event-study coefficients comes from the "
+                     "placebo runs, because the cluster-robust one rests on one treated cluster.)"))
+    return fmt.label(outcome) + ". " + " ".join(out) if out else ""
 
 
 # --------------------------------------------------------------------------------------------------
