@@ -61,7 +61,7 @@ __all__ = ["ConformalSC", "conformal_intervals", "conformal_arrays"]
 
 _INF = float("inf")
 _MAX_WIDEN = 3
-_BISECT_STEPS = 40
+_BISECT_STEPS = 25  # the bracket is one grid step; 2^-25 of it is far below any reported digit
 
 
 # --------------------------------------------------------------------------------------------------
