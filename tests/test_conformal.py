@@ -187,3 +187,20 @@ def test_user_errors(prop99):
         sc.conformal(average="mean")
     with pytest.raises(UserInputError, match="q must be"):
         sc.conformal(q=3)
+    with pytest.raises(UserInputError, match="grid must be"):
+        sc.conformal(grid=[0.0, float("nan")])
+    with pytest.raises(UserInputError, match="grid must be"):
+        sc.conformal(grid=["a"])
+
+
+def test_plot_marks_simulated_data_and_unbounded_intervals():
+    from matplotlib.figure import Figure
+
+    d = factor_panel(seed=2, effect=1.0).assign(status="simulated")
+    sc = _quiet(synthetic_control, d, "y", "unit", "year", "u00", 2018)
+    fig = sc.conformal(alpha=0.05).plot()
+    assert isinstance(fig, Figure) and any(t.get_text() == "SIMULATED DATA" for t in fig.texts)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "Unbounded interval (too few periods)" in labels
+    fig2 = sc.conformal(alpha=0.2).plot()
+    assert "Unbounded interval (too few periods)" not in fig2.axes[0].get_legend_handles_labels()[1]

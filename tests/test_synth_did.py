@@ -288,3 +288,18 @@ def test_staggered_user_errors_and_notes():
     assert list(r.cohorts["cohort"]) == [2017]
     assert any("dropped" in w for w in r.warnings) and any("count as never treated" in w for w in r.warnings)
     assert r.cohorts["n_control"].iloc[0] == (d.first_treated == 0).groupby(d.unit).first().sum() + 4
+
+
+@pytest.mark.slow
+def test_staggered_placebo_se_matches_sampling_sd_under_null():
+    """Over 60 null staggered panels (simulation settings) the mean placebo se is close to the SD of the
+    estimates (ratio 0.7-1.4), as for the block design above."""
+    taus, ses = [], []
+    for s in range(60):
+        d = _staggered_panel(seed=500 + s, effect=0.0)
+        assert (d.true_effect == 0).all()
+        r = synthetic_did(d, "y", "unit", "time", first_treated="first_treated", n_placebo=30, seed=s)
+        taus.append(r.estimate)
+        ses.append(r.se)
+    ratio = np.mean(ses) / np.std(taus, ddof=1)
+    assert 0.7 <= ratio <= 1.4, ratio

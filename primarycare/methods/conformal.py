@@ -234,6 +234,34 @@ class ConformalSC(Estimate):
     treatment_time: Any = None
     simulated: bool = False
 
+    def plot(self, simulated: bool | None = None) -> Any:
+        """Per-period estimates with their conformal intervals (unbounded ones drawn as a dashed full-height
+        line and labelled), zero line; a matplotlib Figure, stamped when the data are simulated."""
+        from .synth import _new_figure, stamp_simulated
+
+        sim = self.simulated if simulated is None else simulated
+        fig, ax = _new_figure()
+        t = self.table
+        finite = np.isfinite(t["lower"]) & np.isfinite(t["upper"])
+        x = t["period"].to_numpy()
+        est = t["estimate"].to_numpy(dtype=float)
+        lo, hi = t["lower"].to_numpy(dtype=float), t["upper"].to_numpy(dtype=float)
+        ax.vlines(x[finite], lo[finite], hi[finite], color="tab:blue", lw=2.5, alpha=0.6)
+        if (~finite).any():
+            ax.plot([], [], color="grey", ls="--", lw=1, label="Unbounded interval (too few periods)")
+            for xi in x[~finite]:
+                ax.axvline(xi, color="grey", ls="--", lw=1)
+        ax.plot(x, est, "o", color="black", label="Estimate")
+        ax.axhline(0, color="grey", lw=0.8)
+        level = f"{100 * (1 - self.alpha):.0f}%"
+        ax.set_xlabel("Year")
+        ax.set_ylabel(f"Effect on {self.outcome}")
+        ax.set_title(f"Conformal {level} intervals: {self.treated_unit}")
+        ax.legend(frameon=False)
+        if sim:
+            stamp_simulated(fig)
+        return fig
+
     def summary(self) -> str:
         """The average-effect summary, the per-period table and the notes."""
         head = super().summary()
@@ -298,7 +326,16 @@ def conformal_arrays(
         raise UserInputError(f"conformal: need pre- and post-treatment periods; got {n_pre} and {n_post}.")
     labels = list(range(T)) if periods is None else list(periods)
     rng = np.random.default_rng(seed)
-    user_grid = None if grid is None else np.asarray(grid, dtype=float)
+    user_grid = None
+    if grid is not None:
+        try:
+            user_grid = np.unique(np.asarray(grid, dtype=float).ravel())  # sorted, duplicates removed
+        except (TypeError, ValueError):
+            user_grid = np.array([np.nan])
+        if user_grid.size < 1 or not np.isfinite(user_grid).all():
+            raise UserInputError(
+                f"conformal: grid must be a list of finite numbers (hypothesised effects to test); got {grid!r}."
+            )
     notes: list[str] = []
 
     # per-period intervals: T0 pre-periods plus the tested period
