@@ -41,6 +41,13 @@ def basque():
     return b
 
 
+@pytest.fixture(scope="module")
+def prop99_fits(prop99):
+    """Our synthetic control and diff-diff's fit on Prop 99, shared by the tests below."""
+    sc = _quiet(synthetic_control, prop99, "PacksPerCapita", "State", "Year", "California", 1989)
+    return sc, _quiet(_diff_diff_fit, prop99, "PacksPerCapita", "treated", "State", "Year", "California")
+
+
 def _diff_diff_fit(df, outcome, treat, unit, time, treated):
     """diff-diff's conformal layer uses the raw outcome panel only (not V), so the fastest V method is
     used for the fit itself."""
@@ -56,18 +63,17 @@ def _quiet(f, *a, **k):
 
 
 @pytest.mark.parametrize("alpha", [0.1, 0.05])
-def test_prop99_per_period_intervals_equal_diff_diff(prop99, alpha):
+def test_prop99_per_period_intervals_equal_diff_diff(prop99_fits, alpha):
     """alpha = 0.1: both automatic grids (same centre and half-width); alpha = 0.05: diff-diff's automatic
     grid is too narrow for some periods (it reports them "grid_limited", ours widens), so a shared wide
     grid is given to both."""
-    sc = _quiet(synthetic_control, prop99, "PacksPerCapita", "State", "Year", "California", 1989)
-    dd = _quiet(_diff_diff_fit, prop99, "PacksPerCapita", "treated", "State", "Year", "California")
+    sc, dd = prop99_fits
     if alpha == 0.1:
         ours = sc.conformal(alpha=alpha, refine=False)
         ref = _quiet(dd.conformal_confidence_intervals, alpha=alpha)
     else:
-        ours = sc.conformal(alpha=alpha, refine=False, grid=np.linspace(-80, 20, 201))
-        ref = _quiet(dd.conformal_confidence_intervals, alpha=alpha, bounds=(-80, 20), n_grid=201)
+        ours = sc.conformal(alpha=alpha, refine=False, grid=np.linspace(-80, 20, 101))
+        ref = _quiet(dd.conformal_confidence_intervals, alpha=alpha, bounds=(-80, 20), n_grid=101)
     assert list(ours.table["period"]) == list(ref["period"]) == list(range(1989, 2001))
     np.testing.assert_allclose(ours.table["estimate"], ref["point_estimate"], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ours.table["lower"], ref["lower"], rtol=1e-9, atol=1e-9)
@@ -95,10 +101,14 @@ def test_basque_per_period_and_constant_effect_equal_diff_diff(basque):
     g = ours.grid[ours.grid.target == "average"]
     for theta, p in g.iloc[::8][["theta", "p_value"]].itertuples(index=False):
         assert p == pytest.approx(_quiet(dd.conformal_test, effect=theta, q=1)["p_value"], abs=1e-12)
-    for q in (2, "inf"):
-        c = sc.conformal(alpha=0.1, grid=grid[::10], refine=False, average="constant", q=q)
-        p_ref = [_quiet(dd.conformal_test, effect=t, q=np.inf if q == "inf" else q)["p_value"] for t in grid[::10]]
-        np.testing.assert_allclose(c.grid[c.grid.target == "average"]["p_value"], p_ref, atol=1e-12)
+    c = sc.conformal(alpha=0.1, grid=grid[::10], refine=False, average="constant", q=2)
+    p_ref = [_quiet(dd.conformal_test, effect=t, q=2)["p_value"] for t in grid[::10]]
+    np.testing.assert_allclose(c.grid[c.grid.target == "average"]["p_value"], p_ref, atol=1e-12)
+    # q = inf: with 28 of 43 periods in the post window the smallest attainable p-value is 28/43, so we
+    # return an unbounded interval; diff-diff's p-values are indeed never below that
+    c = sc.conformal(alpha=0.1, average="constant", q="inf")
+    assert c.average["status"] == "unbounded"
+    assert min(_quiet(dd.conformal_test, effect=t, q=np.inf)["p_value"] for t in (-50, -1, 0, 50)) >= 28 / 43 - 1e-12
 
 
 def test_block_average_equals_diff_diff_when_blocks_exist(prop99):
@@ -114,10 +124,17 @@ def test_block_average_equals_diff_diff_when_blocks_exist(prop99):
     assert ours.average["upper"] == pytest.approx(ref["upper"], abs=1e-12)
     assert ours.average["status"] == "bounded" and np.isfinite(ours.ci_low) and ours.ci_high < 0
     assert any("dropped" in w for w in ours.warnings)
+    # i.i.d. block permutations: 7! = 5040 enumerated by both; with one post slot the p-value is still the
+    # rank of the post residual, so the interval is the same
+    iid = sc.conformal(alpha=0.2, grid=np.linspace(-40, 10, 101), refine=False, scheme="iid")
+    ref_iid = _quiet(dd.conformal_average_effect, alpha=0.2, bounds=(-40, 10), n_grid=101, scheme="iid")
+    assert iid.average["n_perms"] == ref_iid["n_perms"] == 5040
+    assert (iid.average["lower"], iid.average["upper"]) == pytest.approx((ref_iid["lower"], ref_iid["upper"]))
+    assert (iid.average["lower"], iid.average["upper"]) == pytest.approx((ours.ci_low, ours.ci_high))
 
 
-def test_refinement_finds_the_switch_points(prop99):
-    sc = _quiet(synthetic_control, prop99, "PacksPerCapita", "State", "Year", "California", 1989)
+def test_refinement_finds_the_switch_points(prop99, prop99_fits):
+    sc = prop99_fits[0]
     coarse = sc.conformal(alpha=0.1, refine=False)
     fine = sc.conformal(alpha=0.1, refine=True)
     step = coarse.grid.groupby("target").theta.apply(lambda t: t.diff().max())
@@ -128,11 +145,11 @@ def test_refinement_finds_the_switch_points(prop99):
     y = prop99.pivot(index="Year", columns="State", values="PacksPerCapita")
     sub = y.loc[list(range(1970, 1989)) + [1989]]
     y1, Y0 = sub["California"].to_numpy(), sub.drop(columns="California").to_numpy()
-    lo = fine.table["upper"].iloc[0]
-    eps = 1e-6 * max(1.0, abs(lo))
-    _, _, g_in, _ = conformal_arrays(y1, Y0, 19, alpha=0.1, grid=[lo, lo + eps, lo + 3, lo - 3], refine=False)
-    p = g_in[g_in.target == 19]["p_value"].to_numpy()
-    assert p[0] > 0.1 and p[1] <= 0.1
+    for end, out in ((fine.table["upper"].iloc[0], 1.0), (fine.table["lower"].iloc[0], -1.0)):
+        eps = 1e-6 * max(1.0, abs(end))
+        _, _, g, _ = conformal_arrays(y1, Y0, 19, alpha=0.1, grid=[end, end + out * eps], refine=False)
+        p = g[g.target == 19].set_index("theta")["p_value"]
+        assert p[end] > 0.1 and p[end + out * eps] <= 0.1
 
 
 def test_unbounded_when_too_few_permutations_says_so():
@@ -157,6 +174,11 @@ def test_unbounded_when_too_few_permutations_says_so():
     # planted effect of 1
     k = sc.conformal(alpha=0.1, average="constant")
     assert k.average["status"] == "bounded" and k.ci_low < 1.0 < k.ci_high and k.average["n_perms"] == 14
+    # with q = inf (the largest post residual) a shift that keeps that one period in the post window
+    # ties: the smallest p-value is 6/14 > 0.1, so nothing can be rejected
+    kinf = sc.conformal(alpha=0.1, average="constant", q="inf")
+    assert kinf.average["status"] == "unbounded" and np.isinf(kinf.ci_high)
+    assert sc.conformal(alpha=0.45, average="constant", q="inf").average["status"] != "unbounded"
 
 
 def test_per_period_test_has_exact_size_under_exchangeable_errors():
@@ -177,8 +199,8 @@ def test_per_period_test_has_exact_size_under_exchangeable_errors():
     assert abs(rate - 0.1) <= 3 * np.sqrt(0.1 * 0.9 / n_rep), rate
 
 
-def test_user_errors(prop99):
-    sc = _quiet(synthetic_control, prop99, "PacksPerCapita", "State", "Year", "California", 1989)
+def test_user_errors(prop99_fits):
+    sc = prop99_fits[0]
     with pytest.raises(UserInputError, match="alpha"):
         sc.conformal(alpha=5)
     with pytest.raises(UserInputError, match="scheme"):

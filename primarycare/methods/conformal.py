@@ -147,7 +147,7 @@ def _invert(
     def pv(th: np.ndarray) -> np.ndarray:
         return _pvalues(_residuals(y1, Y0, post, th), post, perms, q)
 
-    if alpha < _min_pvalue(perms, post):
+    if alpha < _min_pvalue(perms, post, q):
         return _Inverted(est, -_INF, _INF, p_zero, n_perms, "unbounded", True, pd.DataFrame())
     user_grid = grid is not None
     half = max(8.0 * spread, 0.5 * abs(est) + 1e-6)
@@ -173,12 +173,17 @@ def _invert(
     return _Inverted(est, lo, hi, p_zero, n_perms, status, contiguous, table)
 
 
-def _min_pvalue(perms: np.ndarray, post: np.ndarray) -> float:
-    """Smallest attainable p-value: the share of permutations that map the post slots onto themselves
-    (they tie with the observed statistic however extreme it is). Moving blocks: ``1/m``; all ``m!``
-    permutations: ``1 / C(m, T*)``; random i.i.d. draws: about that."""
+def _min_pvalue(perms: np.ndarray, post: np.ndarray, q: float) -> float:
+    """Smallest attainable p-value. For ``q`` finite: the share of permutations that map the post slots
+    onto themselves (they tie with the observed statistic however extreme it is; moving blocks ``1/m``,
+    all ``m!`` permutations ``1 / C(m, T*)``, random i.i.d. draws about that). For ``q = inf`` (the
+    largest post residual) a permutation ties as soon as it keeps that one slot in the post window: the
+    bound is the smallest such share over the post slots (``T*/m`` for moving blocks)."""
     where = np.flatnonzero(post)
-    return float(np.mean(np.all(np.sort(perms[:, post], axis=1) == where[None, :], axis=1)))
+    moved = perms[:, post]
+    if q == _INF:
+        return float(min(np.mean(np.any(moved == j, axis=1)) for j in where))
+    return float(np.mean(np.all(np.sort(moved, axis=1) == where[None, :], axis=1)))
 
 
 def _bisect(pv: Any, rejected: float, accepted: float, alpha: float) -> float:
@@ -372,6 +377,12 @@ def conformal_arrays(
             f"rejected. A bounded {100 * (1 - alpha):.0f}% per-period interval needs at least "
             f"{math.ceil(1 / alpha) - 1} pre-treatment periods."
         )
+    n_empty = int((table["status"] == "empty").sum())
+    if n_empty:
+        notes.append(
+            f"{n_empty} of {n_post} per-period tests rejected every value on the grid (empty set; lower and "
+            f"upper are NaN): the synthetic control does not fit the treated unit in those periods."
+        )
     n_gl = int((table["status"] == "grid_limited").sum())
     if n_gl:
         notes.append(
@@ -422,6 +433,8 @@ def conformal_arrays(
                 f"pre-treatment block to compare with"
             )
         notes.append(f"The average-effect interval is unbounded (-inf, inf): {why}. No effect can be rejected.")
+    elif avg.status == "empty":
+        notes.append("The average-effect test rejected every value on the grid (empty set; bounds are NaN).")
     elif avg.status == "grid_limited":
         notes.append("The average-effect interval reaches the edge of the searched grid; the true set may be wider.")
     if n_post >= n_pre:
