@@ -226,3 +226,21 @@ def test_plot_marks_simulated_data_and_unbounded_intervals():
     assert "Unbounded interval (too few periods)" in labels
     fig2 = sc.conformal(alpha=0.2).plot()
     assert "Unbounded interval (too few periods)" not in fig2.axes[0].get_legend_handles_labels()[1]
+
+
+def test_non_interval_sets_are_found_and_flagged():
+    """Few pre-periods, a near-exact pre-treatment fit and post effects of alternating sign (simulation
+    settings): no constant effect fits, so values near the estimate are rejected while far-off values
+    are accepted (the refitted proxy then fits badly everywhere). The automatic grid must widen until it
+    finds the accepted values, report the hull, and say that the set is not an interval."""
+    rng = np.random.default_rng(1)
+    T0, Ts, J = 9, 5, 30
+    Y0 = rng.normal(size=(T0 + Ts, J)).cumsum(axis=0) + rng.normal(0, 3, J)
+    y1 = Y0[:, :3].mean(axis=1) + rng.normal(0, 0.01, T0 + Ts)
+    y1[T0:] += np.array([1, -1, 1, -1, 1]) * 0.5
+    _, avg, grid, notes = conformal_arrays(y1, Y0, T0, alpha=0.1, average="constant")
+    assert avg["status"] == "bounded" and avg["lower"] < avg["effect"] < avg["upper"]
+    g = grid[grid.target == "average"]
+    inside = g[(g.theta > avg["lower"]) & (g.theta < avg["upper"])]
+    assert (~inside.in_set).any() and (g.p_value[~g.in_set] <= 0.1).all() and (g.p_value[g.in_set] > 0.1).all()
+    assert any("not an interval" in n for n in notes)

@@ -39,9 +39,11 @@ Proposition 99 and the Basque data in ``tests/test_conformal.py``):
   ``(-inf, +inf)`` with a note saying why; on a provincial panel of 14 years they are the rule.
 * **Grid.** ``theta`` is scanned on a grid centred on the point estimate (the pre-period-only fit's
   prediction gap) with half-width ``max(8 sd(pre-fit residuals), 0.5 |estimate|)`` (as ``diff-diff``),
-  widened up to three times while the accepted set touches an edge; with ``refine=True`` each endpoint
-  is then located by bisection between the outermost accepted and the next rejected grid value. The
-  reported interval is the hull ``[min, max]`` of accepted values; a rejected value inside it is noted.
+  widened (four-fold, up to five times) while the accepted set touches an edge or is empty; with
+  ``refine=True`` each endpoint is then located by bisection between the outermost accepted and the next
+  rejected grid value. The reported interval is the hull ``[min, max]`` of accepted values; a rejected
+  value inside it is noted (this happens: with few pre-periods and an effect that is not constant, values
+  near the estimate can be rejected while far-off ones are accepted).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from .synth import simplex_least_squares
 __all__ = ["ConformalSC", "conformal_intervals", "conformal_arrays"]
 
 _INF = float("inf")
-_MAX_WIDEN = 3
+_MAX_WIDEN = 5
 _BISECT_STEPS = 25  # the bracket is one grid step; 2^-25 of it is far below any reported digit
 
 
@@ -154,10 +156,18 @@ def _invert(
     thetas = np.asarray(grid, dtype=float) if user_grid else np.linspace(est - half, est + half, n_grid)
     p = pv(thetas)
     widen = 0
-    while not user_grid and widen < _MAX_WIDEN and (p[0] > alpha or p[-1] > alpha):
+    while not user_grid and widen < _MAX_WIDEN and (p[0] > alpha or p[-1] > alpha or not (p > alpha).any()):
         widen += 1
         half *= 4.0
         thetas = np.linspace(est - half, est + half, n_grid)
+        p = pv(thetas)
+    if not user_grid and not (p > alpha).any():
+        # nothing accepted: the set may be narrower than the grid step; re-scan the two steps around the
+        # value with the largest p-value on a fine grid before calling the set empty
+        step = thetas[1] - thetas[0]
+        c = thetas[int(np.argmax(p))]
+        fine = np.linspace(c - step, c + step, n_grid)
+        thetas = np.unique(np.concatenate([thetas, fine]))
         p = pv(thetas)
     keep = p > alpha
     table = pd.DataFrame({"theta": thetas, "p_value": p, "in_set": keep})
@@ -434,9 +444,24 @@ def conformal_arrays(
             )
         notes.append(f"The average-effect interval is unbounded (-inf, inf): {why}. No effect can be rejected.")
     elif avg.status == "empty":
-        notes.append("The average-effect test rejected every value on the grid (empty set; bounds are NaN).")
+        notes.append(
+            "The average-effect test rejected every value on the grid (empty set; bounds are NaN)"
+            + (
+                ": no constant effect fits the post-treatment periods (for example an effect that builds up "
+                "over time, or a synthetic control that fits poorly); try average='blocks'."
+                if average == "constant"
+                else "."
+            )
+        )
     elif avg.status == "grid_limited":
         notes.append("The average-effect interval reaches the edge of the searched grid; the true set may be wider.")
+    if not avg.contiguous:
+        notes.append(
+            "The average-effect confidence set is not an interval: values between accepted ones are rejected "
+            "(typically around the estimate, when no single effect fits every post-treatment period while "
+            "far-off values are accepted only because the refitted synthetic control then fits badly in all "
+            "periods); its hull is shown. Inspect .grid."
+        )
     if n_post >= n_pre:
         notes.append(
             f"Few pre-treatment periods ({n_pre}) relative to post-treatment periods ({n_post}): the finite-sample "
