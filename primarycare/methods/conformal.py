@@ -91,10 +91,27 @@ def _stat(post_abs: np.ndarray, q: float) -> np.ndarray:
     return (np.sum(post_abs**q, axis=-1) / np.sqrt(n_star)) ** (1.0 / q)
 
 
-def _pvalues(U: np.ndarray, post: np.ndarray, perms: np.ndarray, q: float) -> np.ndarray:
-    """CWZ eq. (2) for each row of ``U`` (grid values x periods), all permutations at once."""
+def _moved(perms: np.ndarray, post: np.ndarray) -> np.ndarray:
+    """0/1 matrix (|Pi| x m): 1 where a permutation moves period i into the post window."""
+    M = np.zeros(perms.shape)
+    M[np.arange(perms.shape[0])[:, None], perms[:, post]] = 1.0
+    return M
+
+
+def _pvalues(
+    U: np.ndarray, post: np.ndarray, perms: np.ndarray, q: float, M: np.ndarray | None = None
+) -> np.ndarray:
+    """CWZ eq. (2) for each row of ``U`` (grid values x periods), all permutations at once. For finite
+    ``q`` the permuted statistics are one matrix product: ``|U|^q`` times the 0/1 matrix marking which
+    periods each permutation moves into the post window."""
     s_obs = _stat(np.abs(U[:, post]), q)
-    s_perm = _stat(np.abs(U[:, perms[:, post]]), q)  # (G, |Pi|)
+    moved = perms[:, post]
+    if q == _INF:
+        s_perm = _stat(np.abs(U[:, moved]), q)  # (G, |Pi|)
+    else:
+        if M is None:
+            M = _moved(perms, post)
+        s_perm = ((np.abs(U) ** q @ M.T) / np.sqrt(moved.shape[1])) ** (1.0 / q)
     tol = 1e-12 * np.maximum(np.abs(s_obs), 1.0)
     return np.mean(s_perm >= (s_obs - tol)[:, None], axis=1)
 
@@ -144,10 +161,11 @@ def _invert(
     est = float(np.mean(y1[post] - Y0[post] @ w_pre))
     spread = float(np.std(resid_pre)) if resid_pre.size else 1.0
     n_perms = perms.shape[0]
-    p_zero = float(_pvalues(_residuals(y1, Y0, post, np.zeros(1)), post, perms, q)[0])
+    M = None if q == _INF else _moved(perms, post)
+    p_zero = float(_pvalues(_residuals(y1, Y0, post, np.zeros(1)), post, perms, q, M)[0])
 
     def pv(th: np.ndarray) -> np.ndarray:
-        return _pvalues(_residuals(y1, Y0, post, th), post, perms, q)
+        return _pvalues(_residuals(y1, Y0, post, th), post, perms, q, M)
 
     if alpha < _min_pvalue(perms, post, q):
         return _Inverted(est, -_INF, _INF, p_zero, n_perms, "unbounded", True, pd.DataFrame())
