@@ -12,7 +12,7 @@ The folders are the layers, from the bottom up:
 - :mod:`primarycare.book`: building the book and adding a case to it.
 
 The short names used in notebooks and by users keep working: ``from primarycare import did, synth,
-trends, inference, provinces, indicators, facts, simulate, importer, schema, data, cases, plots``.
+sdid, conformal, trends, inference, provinces, indicators, facts, simulate, importer, schema, data, cases, plots``.
 They are loaded on first use, so ``import primarycare`` stays cheap.
 """
 
@@ -36,6 +36,8 @@ _ALIASES = {
     "inference": "primarycare.methods.inference",
     "pretrend": "primarycare.methods.pretrend",
     "synth": "primarycare.methods.synth",
+    "sdid": "primarycare.methods.sdid",
+    "conformal": "primarycare.methods.conformal",
     "trends": "primarycare.methods.trends",
     "sensitivity": "primarycare.methods.sensitivity",
     "cases": "primarycare.case.config",

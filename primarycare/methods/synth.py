@@ -1,10 +1,13 @@
-"""Synthetic control (Abadie, Diamond and Hainmueller 2010) and synthetic difference-in-differences.
+"""Synthetic control (Abadie, Diamond and Hainmueller 2010).
 
 Many provincial reforms are single-province stories: one treated unit, up to 30 possible donors and a
 decade of data. :func:`synthetic_control` builds a weighted average of donor provinces (weights
 non-negative and summing to one) that reproduces the treated province before the reform; the gap after
 the reform is the estimated effect. Inference is by placebos (:meth:`SyntheticControl.placebo_in_space`),
-as in Abadie et al. (2010).
+as in Abadie et al. (2010), or by conformal inference (:meth:`SyntheticControl.conformal`, Chernozhukov,
+Wuethrich and Zhu 2021; the code is in :mod:`primarycare.methods.conformal`). Synthetic
+difference-in-differences lives in :mod:`primarycare.methods.sdid`; ``synthetic_did`` and ``SyntheticDiD``
+are re-exported here so ``from primarycare.methods.synth import synthetic_did`` keeps working.
 
 Numerical choices (documented because they matter for reproducing results):
 
@@ -40,7 +43,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, nnls
-from scipy.stats import norm
 
 from ..errors import UserInputError
 from .results import Estimate
@@ -49,9 +51,7 @@ __all__ = [
     "SyntheticControl",
     "PlaceboInSpace",
     "LeaveOneOut",
-    "SyntheticDiD",
     "synthetic_control",
-    "synthetic_did",
     "stamp_simulated",
 ]
 
@@ -585,6 +585,31 @@ class SyntheticControl(Estimate):
             extra={"rank": rank, "n_units": len(kept), "excluded": len(excluded)},
         )
 
+    def conformal(
+        self,
+        alpha: float = 0.05,
+        *,
+        scheme: str = "moving_block",
+        average: str = "blocks",
+        q: Any = 1,
+        n_iid: int = 10000,
+        seed: int = 0,
+        grid: Any = None,
+        n_grid: int = 100,
+        refine: bool = True,
+    ) -> Any:
+        """Conformal per-period and average-effect intervals (Chernozhukov, Wuethrich and Zhu 2021) by
+        test inversion with permutations of the periods; values with p > alpha are kept. Returns a
+        :class:`~primarycare.methods.conformal.ConformalSC` (``.table``, ``.average``, ``.summary()``).
+        Intervals are ``(-inf, inf)``, with a note, when too few periods exist to reject anything at
+        ``alpha``. See :func:`primarycare.methods.conformal.conformal_intervals` for the options."""
+        from .conformal import conformal_intervals
+
+        return conformal_intervals(
+            self, alpha=alpha, scheme=scheme, average=average, q=q, n_iid=n_iid, seed=seed, grid=grid,
+            n_grid=n_grid, refine=refine,
+        )
+
     def placebo_in_time(self, fake_treatment_time: Any) -> SyntheticControl:
         """Refit as if treatment had started at ``fake_treatment_time`` (before the real one), using only
         the real pre-treatment periods (Abadie, Diamond and Hainmueller 2015). A large "effect" at a fake
@@ -868,204 +893,10 @@ def synthetic_control(
     return res
 
 
-# --------------------------------------------------------------------------------------------------
-# synthetic difference-in-differences
+def __getattr__(name: str) -> Any:
+    """Re-export synthetic DiD (moved to :mod:`primarycare.methods.sdid`) without a circular import."""
+    if name in ("SyntheticDiD", "synthetic_did"):
+        from . import sdid
 
-
-@dataclass
-class SyntheticDiD(Estimate):
-    """Synthetic difference-in-differences result (Arkhangelsky, Athey, Hirshberg, Imbens and Wager
-    2021): ``unit_weights`` over controls, ``time_weights`` over pre-treatment periods, ``estimate`` the
-    weighted DiD, ``se`` from the placebo variance (their Algorithm 4)."""
-
-    unit_weights: pd.Series = field(default_factory=pd.Series)
-    time_weights: pd.Series = field(default_factory=pd.Series)
-    placebo_estimates: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    treated_units: list[Any] = field(default_factory=list)
-    treatment_time: Any = None
-    zeta: float = float("nan")
-    treated_path: pd.Series = field(default_factory=pd.Series)
-    synthetic_path: pd.Series = field(default_factory=pd.Series)
-    simulated: bool = False
-
-    def plot(self, simulated: bool | None = None) -> Any:
-        """Treated average and the unit-weighted control average shifted to the treated's time-weighted
-        pre-period level (the parallel-trend counterfactual SDID uses)."""
-        sim = self.simulated if simulated is None else simulated
-        fig, ax = _new_figure()
-        t = self.treated_path.index
-        ax.plot(t, self.treated_path.to_numpy(), color="black", lw=2, label="Treated (mean)")
-        ax.plot(
-            t, self.synthetic_path.to_numpy(), color="tab:blue", ls="--", lw=2, label="SDID counterfactual"
-        )
-        ax.axvline(self.treatment_time, color="grey", ls=":", lw=1)
-        ax.set_xlabel("Year")
-        ax.set_ylabel(self.outcome)
-        ax.set_title(f"Synthetic DiD: {self.estimate:.3g} (placebo se {self.se:.3g})")
-        ax.legend(frameon=False)
-        if sim:
-            stamp_simulated(fig)
-        return fig
-
-
-def _centered_simplex_ridge(A: np.ndarray, b: np.ndarray, ridge: float) -> np.ndarray:
-    """``argmin_{w0, w in simplex} ||w0 + A w - b||^2 + ridge^2 ||w||^2``: the free intercept is removed
-    by centring the rows, the ridge by stacking ``ridge * I`` under ``A`` (then exact NNLS)."""
-    Ac = A - A.mean(axis=0, keepdims=True)
-    bc = b - b.mean()
-    n = A.shape[1]
-    As = np.vstack([Ac, ridge * np.eye(n)])
-    bs = np.concatenate([bc, np.zeros(n)])
-    return simplex_least_squares(As, bs)
-
-
-def _sdid_core(Y: np.ndarray, n_tr: int, t_pre: int) -> tuple[float, np.ndarray, np.ndarray, float]:
-    """SDID on a units x periods matrix whose last ``n_tr`` rows are treated from period ``t_pre`` on
-    (Arkhangelsky et al. 2021, Algorithm 1). Returns (tau, omega, lambda, zeta)."""
-    Y0, Y1 = Y[:-n_tr], Y[-n_tr:]
-    n_co, T = Y0.shape
-    t_post = T - t_pre
-    diffs = np.diff(Y0[:, :t_pre], axis=1)
-    sigma = float(np.std(diffs, ddof=1)) if diffs.size > 1 else 0.0
-    zeta = (n_tr * t_post) ** 0.25 * sigma
-    # unit weights: rows are pre-periods
-    omega = _centered_simplex_ridge(Y0[:, :t_pre].T, Y1[:, :t_pre].mean(axis=0), zeta * np.sqrt(t_pre))
-    # time weights: rows are control units; a tiny ridge (1e-6 sigma) for uniqueness
-    lam = _centered_simplex_ridge(Y0[:, :t_pre], Y0[:, t_pre:].mean(axis=1), 1e-6 * sigma * np.sqrt(n_co))
-    tr = Y1.mean(axis=0)
-    tau = (tr[t_pre:].mean() - tr[:t_pre] @ lam) - omega @ (Y0[:, t_pre:].mean(axis=1) - Y0[:, :t_pre] @ lam)
-    return float(tau), omega, lam, zeta
-
-
-def synthetic_did(
-    data: pd.DataFrame,
-    outcome: str,
-    unit: str,
-    time: str,
-    treated_units: Sequence[Any] | Any | None = None,
-    treatment_time: Any = None,
-    *,
-    treatment: str | None = None,
-    n_placebo: int = 200,
-    seed: int = 0,
-    alpha: float = 0.05,
-    simulated: bool | None = None,
-    progress: bool = False,
-) -> SyntheticDiD:
-    """Synthetic difference-in-differences (Arkhangelsky, Athey, Hirshberg, Imbens and Wager 2021).
-
-    Block design: ``treated_units`` (one or several) all treated from ``treatment_time`` on; or give a
-    0/1 ``treatment`` column instead (it must describe the same block design; staggered adoption is
-    not supported). Unit weights use the paper's regularisation ``zeta = (N_tr T_post)^(1/4) sigma``
-    (``sigma`` the SD of the controls' first differences before treatment), time weights a ``1e-6 sigma``
-    ridge; both are solved exactly (NNLS, see the module docstring), where the authors' R package uses
-    Frank-Wolfe iterations with a sparsification step, so weights can differ slightly. ``se`` is the
-    placebo standard error (Algorithm 4): ``n_placebo`` re-estimates with randomly chosen controls as
-    pseudo-treated (requires more controls than treated units); the interval is normal-based.
-    """
-    _require_columns(data, [outcome, unit, time] + ([treatment] if treatment else []))
-    if data.duplicated([unit, time]).any():
-        raise UserInputError(
-            f"synthetic_did: more than one row per {unit} and {time}; filter the data to one indicator."
-        )
-    wide = data.pivot(index=unit, columns=time, values=outcome).apply(pd.to_numeric, errors="coerce")
-    years = np.asarray(wide.columns)
-    if treatment is not None:
-        if treated_units is not None or treatment_time is not None:
-            raise UserInputError("synthetic_did: give either treated_units and treatment_time, or treatment.")
-        D = data.pivot(index=unit, columns=time, values=treatment).reindex(index=wide.index, columns=years)
-        if not D.isin([0, 1]).all().all():
-            raise UserInputError(
-                f"synthetic_did: column '{treatment}' must be 0/1 for every unit and period."
-            )
-        ever = D.index[(D == 1).any(axis=1)].tolist()
-        if not ever:
-            raise UserInputError(f"synthetic_did: column '{treatment}' marks no unit as treated.")
-        first = [years[np.argmax(D.loc[u].to_numpy() == 1)] for u in ever]
-        treatment_time = min(first)
-        block = (D.loc[ever].to_numpy() == (years >= treatment_time)[None, :]).all()
-        if len(set(first)) > 1 or not block:
-            raise UserInputError(
-                "synthetic_did: the treatment column is not a block design (units start at different "
-                "times or switch off); this estimator needs all treated units treated from one period "
-                "on. Use the staggered estimators in primarycare.did instead."
-            )
-        treated_units = ever
-    if treated_units is None or treatment_time is None:
-        raise UserInputError("synthetic_did: give treated_units and treatment_time (or a treatment column).")
-    if isinstance(treated_units, (str, int, np.integer)) or not isinstance(treated_units, Iterable):
-        treated_units = [treated_units]
-    treated_units = list(treated_units)
-    unknown = [u for u in treated_units if u not in wide.index]
-    if unknown:
-        raise UserInputError(f"synthetic_did: treated unit(s) {unknown} are not in column '{unit}'.")
-    if not (years.min() < treatment_time <= years.max()):
-        raise UserInputError(
-            f"synthetic_did: treatment_time={treatment_time!r} is outside the data ({years.min()} to {years.max()})."
-        )
-    t_pre = int((years < treatment_time).sum())
-    if t_pre < 3:
-        raise UserInputError(
-            f"synthetic_did: too few pre-treatment periods ({t_pre}); at least 3 are needed."
-        )
-    complete = wide.dropna()
-    dropped = [u for u in wide.index if u not in complete.index]
-    if any(u in dropped for u in treated_units):
-        raise UserInputError(
-            "synthetic_did: a treated unit has missing outcome values; a balanced panel is needed."
-        )
-    controls = [u for u in complete.index if u not in treated_units]
-    if not controls:
-        raise UserInputError("synthetic_did: no control units with complete outcome series.")
-    Y = complete.loc[[*controls, *treated_units]].to_numpy(dtype=float)
-    if np.ptp(Y) == 0:
-        raise UserInputError(f"synthetic_did: '{outcome}' is constant; there is nothing to estimate.")
-    n_tr = len(treated_units)
-    tau, omega, lam, zeta = _sdid_core(Y, n_tr, t_pre)
-
-    notes = [f"Units with missing '{outcome}' dropped: {dropped}."] if dropped else []
-    Y0 = Y[:-n_tr]
-    if len(controls) <= n_tr:
-        placebo = np.zeros(0)
-        se = float("nan")
-        notes.append("Placebo standard error needs more control units than treated units; not computed.")
-    else:
-        from tqdm.auto import tqdm
-
-        rng = np.random.default_rng(seed)
-        placebo = np.empty(n_placebo)
-        for b in tqdm(range(n_placebo), desc="SDID placebo", disable=not progress, leave=False):
-            perm = rng.permutation(len(controls))
-            placebo[b] = _sdid_core(Y0[perm], n_tr, t_pre)[0]
-        se = float(np.sqrt(np.mean((placebo - placebo.mean()) ** 2)))
-    z = float(norm.ppf(1 - alpha / 2))
-    p = float(2 * norm.sf(abs(tau / se))) if se > 0 else float("nan")
-    tr = Y[-n_tr:].mean(axis=0)
-    co = omega @ Y0
-    shift = (tr[:t_pre] - co[:t_pre]) @ lam
-    idx = pd.Index(years, name=time)
-    if simulated is None:
-        simulated = _is_simulated(data, outcome)
-    return SyntheticDiD(
-        method="Synthetic difference-in-differences",
-        outcome=outcome,
-        estimate=tau,
-        se=se,
-        ci_low=tau - z * se,
-        ci_high=tau + z * se,
-        p_value=p,
-        n_obs=int(Y.size),
-        alpha=alpha,
-        inference=f"placebo variance (Arkhangelsky et al. 2021, Algorithm 4), {len(placebo)} draws, normal CI",
-        warnings=notes,
-        extra={"treated_units": len(treated_units), "controls": len(controls), "zeta": zeta},
-        unit_weights=pd.Series(omega, index=pd.Index(controls, name=unit), name="omega"),
-        time_weights=pd.Series(lam, index=pd.Index(years[:t_pre], name=time), name="lambda"),
-        placebo_estimates=placebo,
-        treated_units=treated_units,
-        treatment_time=treatment_time,
-        zeta=zeta,
-        treated_path=pd.Series(tr, index=idx, name="treated"),
-        synthetic_path=pd.Series(co + shift, index=idx, name="sdid_counterfactual"),
-        simulated=bool(simulated),
-    )
+        return getattr(sdid, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
