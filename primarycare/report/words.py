@@ -281,7 +281,13 @@ def synth(result: CaseResult, outcome: str) -> str:
         pre=fmt.num(s["pre_rmspe"], 3), post=fmt.num(s["post_rmspe"], 3), p=fmt.p(s["p_value"]), n=n_donors,
         pmin=fmt.p(1 / (n_donors + 1)) if n_donors else "—")
     if rules.shows_interval_as_main(r):
-        text += " " + _("Conformal 95% interval of the average effect: {ci}.").format(ci=fmt.ci(r["ci_low"], r["ci_high"]))
+        text += " " + _("Conformal 95% interval of a constant effect (Chernozhukov, Wüthrich and Zhu 2021): "
+                        "{ci}.").format(ci=fmt.ci(r["ci_low"], r["ci_high"]))
+    elif "conformal_low" in s and not math.isfinite(float(s["conformal_low"])):
+        n = int(float(s.get("conformal_n_perms", 0) or 0))
+        text += " " + _("Its conformal interval (Chernozhukov, Wüthrich and Zhu 2021) is unbounded: with {n} yearly "
+                        "values the smallest p-value the permutations of years can reach is 1/{n}, above 0.05, "
+                        "so the synthetic control is read by its placebo p-value alone.").format(n=n or "—")
     if int(s.get("n_poor_fit", 0) or 0):
         text += " " + _("The placebo figure leaves out {k} of {n} placebo runs whose pre-reform RMSPE is more than "
                         "{m:g} times the province's (Abadie, Diamond and Hainmueller 2010): their gaps mostly show a "
