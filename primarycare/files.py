@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import filecmp
 import json
 import os
 import shutil
@@ -207,13 +208,26 @@ class RollbackIncomplete(OSError):
     """A rollback could not put everything back; the journal is kept for the next run's :func:`recover`."""
 
 
+def _move_back(backup: Path, target: Path) -> None:
+    try:
+        os.replace(backup, target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        with atomic_write(target, "wb") as fh, open(backup, "rb") as src:  # another file system
+            shutil.copyfileobj(src, fh)
+        shutil.copystat(backup, target)
+
+
 def _undo(entries: list[dict[str, Any]]) -> int:
     """Put back what the journal ``entries`` replaced, newest first; the number of targets restored.
 
     For each entry: a backup that exists means the target had been moved (or copied) aside, so whatever
     is at the target now (a new or half-placed output) is removed and the backup moved back. No backup
-    file means the target was never touched (the move had not happened) and is left alone. An entry
-    without a backup is a target that did not exist before: anything there now is removed.
+    file means the target was never touched (the move had not happened) and is left alone, and so is a
+    kept file whose content still equals its backup (nothing to write: this also works on a disk that
+    has become read-only). An entry without a backup is a target that did not exist before: anything
+    there now is removed.
     """
     restored = 0
     for entry in reversed(entries):
@@ -224,17 +238,14 @@ def _undo(entries: list[dict[str, Any]]) -> int:
                 _remove(target)
                 restored += 1
         elif _lexists(backup):
-            if _lexists(target):
-                _remove(target)
-            try:
-                os.replace(backup, target)
-            except OSError as e:
-                if e.errno != errno.EXDEV:
-                    raise
-                with atomic_write(target, "wb") as fh, open(backup, "rb") as src:  # another file system
-                    shutil.copyfileobj(src, fh)
-                shutil.copystat(backup, target)
-            restored += 1
+            if (entry.get("kind") == "keep" and target.is_file() and not target.is_symlink()
+                    and filecmp.cmp(backup, target, shallow=False)):
+                pass  # never rewritten (or rewritten identically): nothing to put back, even on a read-only disk
+            else:
+                if _lexists(target) and (target.is_dir() or backup.is_dir()):
+                    _remove(target)  # a file is replaced in one step by the move; a folder is not
+                _move_back(backup, target)
+                restored += 1
         if entry.get("kind") == "keep":
             for tmp in stray_temporaries(target):  # a rewrite of the target cut short
                 tmp.unlink()

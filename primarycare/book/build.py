@@ -506,6 +506,9 @@ def recover_interrupted(say: Callable[[str], None] = print) -> bool:
     for target in (BOOK / "_toc.yml", GENERATED / "status.md", CACHE_FILE, cases_mod.CASES_FILE):
         stale += stray_temporaries(target)
     stale = [p for p in stale if p.exists()]
+    if STAGING.is_dir() and not any(STAGING.iterdir()):  # an empty one is left by every successful run
+        STAGING.rmdir()
+        stale.remove(STAGING)
     for p in stale:
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
