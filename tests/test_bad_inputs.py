@@ -170,6 +170,7 @@ CLI_CASES = [
     ("case id clash", [*JS, "--case-id", "anhui"], ["'anhui'", "already used", "different case", "--case-id"]),
     ("reserved case id", [*JS, "--case-id", "synthesis"], ["'synthesis'", "reserved", "choose another id"]),
     ("invalid case id", [*JS, "--case-id", "Jiangsu 2019"], ["--case-id", "not valid", "lower-case"]),
+    ("case id too long", [*JS, "--case-id", "j" * 300], ["--case-id", "300 characters", "at most 64", "shorter id"]),
     ("reform of another province", ["--province", "Jiangsu", "--reform", "anhui_ccmc"],
      ["anhui_ccmc", "belongs to anhui", "not to jiangsu"]),
     ("unknown reform id", ["--province", "Jiangsu", "--reform", "jiangsu_magic"],
@@ -238,6 +239,30 @@ def test_bad_panel(repo, tmp_path, name, edit, encoding, over, words):
     proc = run_cli(repo, *args, "--dry-run")
     assert_clean_error(proc, "my_panel.csv", *words)
     assert state(repo) == before
+
+
+def test_panel_file_name_not_utf8(repo, tmp_path):
+    """A file name with bytes that are not UTF-8 (possible on Linux): refused by name, shown with \\xNN."""
+    name = os.fsencode(tmp_path) + b"/panel_\xff\xfe.csv"
+    fake_panel(Path(os.fsdecode(name)))
+    args = [sys.executable, "scripts/run_case.py", *JS, "--panel", name, "--dry-run"]
+    before = state(repo)
+    proc = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=env(), timeout=300)
+    assert_clean_error(proc, "--panel", "panel_\\xff\\xfe.csv", "not utf-8", "rename the file")
+    assert state(repo) == before
+
+
+def test_panel_is_a_folder(repo, tmp_path):
+    folder = tmp_path / "x.csv"
+    folder.mkdir()
+    proc = run_cli(repo, *JS, "--panel", str(folder), "--dry-run")
+    assert_clean_error(proc, "x.csv is a folder, not a file", "panel file itself")
+
+
+def test_panel_file_name_too_long(repo, tmp_path):
+    """A name longer than the file system allows (os.stat fails with ENAMETOOLONG, not 'no such file')."""
+    proc = run_cli(repo, *JS, "--panel", str(tmp_path / ("p" * 300 + ".csv")), "--dry-run")
+    assert_clean_error(proc, "--panel", "file name is too long", "shorter name")
 
 
 def test_good_panel_passes_validation(repo, tmp_path):

@@ -32,6 +32,12 @@ def test_new_province_run_adds_chapter_without_rerunning_others(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
         assert step in proc.stdout
+    # committed: no journal, staging folder or half-placed site left, and the lock is released and emptied
+    gen = repo / "book" / "_generated"
+    assert not (gen / ".transaction.json").exists() and not list(gen.glob(".run_case.*"))
+    assert not (repo / "book" / "_build" / ".html.new").exists()
+    assert (gen / ".book.lock").read_text() == ""
+    assert "interrupted run" not in proc.stdout
 
     # the chapter, its results and the page
     chapter = repo / "book" / "cases" / "jiangsu.ipynb"

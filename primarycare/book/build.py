@@ -17,19 +17,29 @@ folder under ``book/_generated/staging`` (outside the Sphinx sources: see exclud
 ``book/_config.yml``), cleared at the start of every build.
 A failing notebook is reported with its case, cell and error; the previous good chapter and site stay
 in place and the script exits non-zero (``--keep-going`` builds the rest first).
+
+The build and ``python -m primarycare case`` take the same lock (:func:`book_lock`, a ``flock`` on
+``book/_generated/.book.lock``), so they never write the book at the same time; a second run is refused
+with the first one's pid and command (``--wait`` waits instead). Before anything else, both finish
+what a killed run left (:func:`recover_interrupted`): its journaled outputs are put back and its staging
+folders removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +47,16 @@ from typing import Any
 
 from ..case import config as cases_mod
 from ..errors import UserInputError
-from ..files import atomic_write, replace_dir
+from ..files import (
+    LockBusy,
+    atomic_write,
+    describe_os_error,
+    exclusive_lock,
+    recover,
+    recover_replaced,
+    replace_dir,
+    stray_temporaries,
+)
 from ..paths import ROOT
 
 BOOK = ROOT / "book"
@@ -48,6 +67,8 @@ CACHE_FILE = GENERATED / "build_cache.json"
 SITE = BOOK / "_build" / "html"
 SITE_WORK = GENERATED / "site"  # persistent Sphinx work dir (doctrees) so rebuilds are incremental
 STAGING = GENERATED / "staging"  # notebooks being executed (book/_generated is excluded from the Sphinx sources)
+LOCK_FILE = GENERATED / ".book.lock"  # held by a build or a case run while it writes the book
+JOURNAL = GENERATED / ".transaction.json"  # a case run's write-ahead journal (primarycare.files.Transaction)
 KERNEL_ARGS = ["--matplotlib=inline"]  # figures display inline whatever MPLBACKEND says (no magic in notebooks)
 
 
@@ -354,11 +375,13 @@ def theme_hash() -> str:
     return _hash_files([BOOK / "_config.yml", *sorted(p for p in (BOOK / "_static").rglob("*") if p.is_file())])
 
 
-def build_site(quiet: bool = True, all_pages: bool = False) -> None:
+def build_site(quiet: bool = True, all_pages: bool = False,
+               place: Callable[[Path, Path], None] = replace_dir) -> None:
     """``jupyter-book build`` (execution off) in a persistent work dir, then swap the HTML into place.
 
     Sphinx rebuilds only changed pages; ``all_pages`` re-writes every page (needed when the config or a
-    static asset such as the reader CSS changed, so no page keeps a stale asset reference).
+    static asset such as the reader CSS changed, so no page keeps a stale asset reference). ``place``
+    moves the staged HTML folder over the site (a case run passes its journaled transaction's).
     """
     SITE_WORK.mkdir(parents=True, exist_ok=True)
     cmd = ["jupyter-book", "build", str(BOOK), "--path-output", str(SITE_WORK)]
@@ -366,7 +389,8 @@ def build_site(quiet: bool = True, all_pages: bool = False) -> None:
         cmd.append("--all")
     if quiet:
         cmd.append("--quiet")
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_worker_env())
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_worker_env(),
+                          preexec_fn=die_with_parent())
     html = SITE_WORK / "_build" / "html"
     if proc.returncode != 0 or not (html / "index.html").exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
@@ -377,7 +401,128 @@ def build_site(quiet: bool = True, all_pages: bool = False) -> None:
     if staged.exists():
         shutil.rmtree(staged)
     shutil.copytree(html, staged)
-    replace_dir(staged, SITE)
+    place(staged, SITE)
+
+
+# --------------------------------------------------------------------------------------------------
+# one writer at a time, and recovery from a killed run
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child killed when this process dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A run killed with SIGKILL cannot stop its children; without this a notebook or jupyter-book child
+    would go on writing into the staging and work folders after the next run had cleaned them. (A
+    notebook's kernel exits by itself when its parent dies: ipykernel polls its parent.) None elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def command_line() -> str:
+    """This process's command line as typed (for the lock file and the journal)."""
+    try:
+        raw = Path("/proc/self/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        args = [a.decode("utf-8", "backslashreplace") for a in raw]
+        args[0] = Path(args[0]).name
+    except (OSError, IndexError):
+        args = [Path(sys.executable).name, *sys.argv]
+    text = shlex.join(args)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _rel_or_abs(path: Path) -> str:
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@contextlib.contextmanager
+def book_lock(wait: bool = False, command: str | None = None) -> Iterator[None]:
+    """Hold the book's lock (:data:`LOCK_FILE`) for the block; refuse at once (or wait) if another run has it.
+
+    Taken by the full build and by a case run: the two must not interleave. The lock is a ``flock``,
+    which the kernel releases when its holder dies, so a lock file left by a killed run never blocks.
+    """
+    lock = _rel_or_abs(LOCK_FILE)
+
+    def waiting(holder: dict[str, Any]) -> None:
+        print(f"Waiting for {_holder_text(holder)} to finish (it holds {lock}) ...", flush=True)
+
+    try:
+        with exclusive_lock(LOCK_FILE, command or command_line(), wait=wait, on_wait=waiting):
+            yield
+    except LockBusy as busy:
+        raise UserInputError(
+            f"Another run is writing the book: {_holder_text(busy.holder)} holds the lock {lock}. This run "
+            "stopped before reading or changing anything. Wait for that run to finish and start this one "
+            "again, or add --wait to start as soon as it has finished (a run that is killed releases the "
+            "lock at once).") from None
+    except OSError as e:
+        if e.filename is not None and Path(str(e.filename)) in (LOCK_FILE, LOCK_FILE.parent):
+            raise UserInputError(f"Cannot take the book's lock {lock}: {describe_os_error(e)}. Nothing was run "
+                                 "or changed.") from None
+        raise
+
+
+def _holder_text(holder: dict[str, Any]) -> str:
+    if not holder.get("pid"):
+        return "another process (its details are not written yet)"
+    since = f", started {holder['started']}" if holder.get("started") else ""
+    return f"pid {holder['pid']} (`{holder.get('command') or 'unknown command'}`{since})"
+
+
+def recover_interrupted(say: Callable[[str], None] = print) -> bool:
+    """Undo what a killed build or case run left half done; say so in one line. True if there was anything.
+
+    Call it holding :func:`book_lock`, before reading the book or ``data/cases.yml``. A case run's
+    journal (:data:`JOURNAL`) is rolled back: every output it had replaced is put back and every one
+    it had placed is removed, ``data/cases.yml`` included. Half-finished folder swaps of the full build
+    are finished or undone (:func:`primarycare.files.recover_replaced`); staging folders
+    (``book/_generated/.run_case.*``, ``book/_generated/staging``, ``book/_build/.html.new``) and
+    temporary files are deleted.
+    """
+    try:
+        record = recover(JOURNAL)
+        put_back = recover_replaced(RESULTS) + recover_replaced(SITE.parent)
+    except OSError as e:
+        raise UserInputError(
+            f"An interrupted run left its journal {_rel_or_abs(JOURNAL)}, but the outputs it had replaced could "
+            f"not be put back: {describe_os_error(e)}. Nothing else was done and the journal is kept, so the next "
+            "run tries again.") from None
+    stale = [*sorted(GENERATED.glob(".run_case.*")), STAGING, SITE.parent / ".html.new"]
+    for target in (BOOK / "_toc.yml", GENERATED / "status.md", CACHE_FILE, cases_mod.CASES_FILE):
+        stale += stray_temporaries(target)
+    stale = [p for p in stale if p.exists()]
+    if STAGING.is_dir() and not any(STAGING.iterdir()):  # an empty one is left by every successful run
+        STAGING.rmdir()
+        stale.remove(STAGING)
+    for p in stale:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    if record is not None:
+        say(f"Recovered an interrupted run (pid {record.get('pid')}: {record.get('command') or 'unknown command'}): "
+            f"put back or removed the {record['restored']} output(s) it had changed and deleted its staging "
+            "folders; the book and data/cases.yml are as they were before it.")
+    elif stale or put_back:
+        say("Cleaned up after an interrupted run: deleted its staging folders"
+            + (f" and put back {', '.join(_rel_or_abs(p) for p in put_back)}" if put_back else "")
+            + "; it had not changed the book.")
+    return bool(record is not None or stale or put_back)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,7 +536,16 @@ def main(argv: list[str] | None = None) -> int:
                     "other chapters are kept as built before")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)")
     ap.add_argument("--no-site", action="store_true", help="execute notebooks but skip the Sphinx build")
+    ap.add_argument("--wait", action="store_true", help="if another build or case run is writing the book, wait "
+                    "for it to finish (default: stop at once)")
     args = ap.parse_args(argv)
+    with book_lock(wait=args.wait):
+        recover_interrupted()
+        return _build(args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    """The build itself (holding the lock, after recovery)."""
     t0 = time.time()
     perms = args.permutations or (int(os.environ["PRIMARYCARE_PERMUTATIONS"])
                                   if os.environ.get("PRIMARYCARE_PERMUTATIONS") else None)

@@ -19,8 +19,26 @@ saved results) so it includes the new case. ``--save`` then adds the case to ``d
 The build's cache records the chapter under the key the full build computes for the same settings, so a
 saved case is not re-executed by the next ``python scripts/build_book.py``.
 
-Testing hook: ``PRIMARYCARE_TEST_FAIL_CELL=N`` inserts a cell raising an error at position N of the
+Crash safety. A run holds the book's lock (``book/_generated/.book.lock``, shared with the full build:
+the two never interleave); a second run is refused at once with the first one's pid and command, or
+waits with ``--wait``. The commit in step (3) is a journaled transaction (:class:`primarycare.files.
+Transaction`): before anything is moved, ``book/_generated/.transaction.json`` lists every target and
+where its previous content is kept, so a run killed at any point (even with SIGKILL) is undone by the
+next run of this command or of the build, which puts back every replaced output, removes half-placed
+ones and the staging folders, and says so in one line before it goes on. ``--save`` and the build cache
+are part of the same transaction, so nothing is left half saved either. Ctrl-C exits with 130 and SIGTERM
+with 143 (128 + the signal number, what a shell reports for a process the signal killed), each after
+rolling everything back and printing one line. File-system errors (a read-only folder, a full disk, a
+file name too long) are reported in one paragraph naming the file.
+
+Testing hooks: ``PRIMARYCARE_TEST_FAIL_CELL=N`` inserts a cell raising an error at position N of the
 notebook (used by tests/test_bad_inputs.py to check that a notebook failing mid-run changes nothing).
+``PRIMARYCARE_TEST_PAUSE_AT=STAGE[,STAGE...]`` makes the run print ``PAUSED at STAGE`` and sleep there, so
+a test can kill it at a known point: ``validated`` (lock taken, staging folder made, nothing run),
+``commit:N`` after step N of the commit, ``commit:N-`` between moving target N aside and moving its
+replacement in, ``commit:done`` with everything in place but the journal not yet deleted; and
+``notebook:N`` inserts a cell at position N that writes ``PAUSED`` into the staging folder's ``nb/``
+and sleeps (the notebook runs in a child process).
 """
 
 from __future__ import annotations
@@ -35,6 +53,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +64,14 @@ import pandas as pd
 from ..case import config as cases_mod
 from ..data import provinces
 from ..errors import UserInputError
-from ..files import atomic_write
+from ..files import RollbackIncomplete, Transaction, atomic_write, describe_os_error, signals_ignored
 from ..paths import ROOT
 from . import build as bb
 
 FAIL_ENV = "PRIMARYCARE_TEST_FAIL_CELL"
+PAUSE_ENV = "PRIMARYCARE_TEST_PAUSE_AT"
+MAX_CASE_ID = 64  # the id names files (book/cases/ID.ipynb, its results folder, logs, backups): keep it short
+SIGTERM_EXIT = 143  # 128 + SIGTERM, what a shell reports for a process that SIGTERM killed
 _CHILD = """
 import json, sys
 from pathlib import Path
@@ -112,7 +134,32 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--dry-run", action="store_true", help="validate and print what would be run, then stop")
     ap.add_argument("--save", action="store_true", help="also add the case to data/cases.yml")
     ap.add_argument("--no-site", action="store_true", help="write the chapter and TOC but skip the site build")
+    ap.add_argument("--wait", action="store_true", help="if another case run or build is writing the book, wait "
+                    "for it to finish (default: stop at once)")
     return ap
+
+
+def _printable(text: str) -> str:
+    """``text`` with bytes that are not UTF-8 (kept by Python as surrogates) shown as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _check_text_args(args: argparse.Namespace) -> None:
+    """Every text option must be UTF-8: a file name or value with other bytes cannot be written to a chapter."""
+    for name, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, str):
+                continue
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                opt = "--" + name.replace("_", "-")
+                what = ("the file name" if name == "panel" else "the value")
+                raise UserInputError(
+                    f"{opt} {_printable(v)}: {what} has bytes that are not UTF-8 text (shown as \\xNN). It would "
+                    "be written into the chapter and its reproduce command, which must be UTF-8. "
+                    + ("Rename the file (for example to my_panel.csv) and run again." if name == "panel" else
+                       "Retype it in UTF-8 and run again.")) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,13 +186,24 @@ def _load_panel(path: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if path is None:
         return data.load_panel(), None
     p = Path(path)
-    if not p.is_file():
+    try:
+        is_dir, is_file = p.is_dir(), p.is_file()
+    except OSError as e:  # e.g. a name too long for the file system
+        raise UserInputError(f"--panel {path}: {describe_os_error(e)}. Give the path of a tidy panel CSV or an "
+                             "NBS export; nothing was run or changed.") from None
+    if is_dir:
+        raise UserInputError(f"--panel {path} is a folder, not a file. Give the path of the panel file itself "
+                             "(a tidy panel CSV or an NBS export), not of the folder it is in.")
+    if not is_file:
         raise UserInputError(f"--panel {path}: no such file. Give the path of a tidy panel CSV (columns "
                              "province, year, indicator, value, unit, status, source) or an NBS export.")
     try:
         user = importer.read_any(p)
     except UserInputError as e:
         raise UserInputError(f"--panel {path}: {e} Fix the file and run again; nothing was run or changed.") from None
+    except OSError as e:
+        raise UserInputError(f"--panel {path} cannot be read: {describe_os_error(e)}. Nothing was run or "
+                             "changed.") from None
     return data.merge_observed(data.load_panel(), user), user
 
 
@@ -236,6 +294,11 @@ def validate(args: argparse.Namespace) -> Plan:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", case_id):
         raise UserInputError(f"--case-id {case_id!r} is not valid: use lower-case letters, digits and underscores, "
                              "starting with a letter (for example jiangsu or jiangsu_2019).")
+    if len(case_id) > MAX_CASE_ID:
+        raise UserInputError(f"--case-id is {len(case_id)} characters long ({case_id[:20]}...); at most "
+                             f"{MAX_CASE_ID} are allowed, because the id names the chapter's files "
+                             "(book/cases/ID.ipynb, its results folder, its log) and file names have a length "
+                             "limit. Choose a shorter id (for example jiangsu_2019).")
 
     existing = case_id in existing_cases
     if existing:
@@ -394,17 +457,33 @@ def describe(plan: Plan) -> str:
 # execution and commit
 
 
+def _pauses() -> set[str]:
+    return {p.strip() for p in os.environ.get(PAUSE_ENV, "").split(",") if p.strip()}
+
+
+def checkpoint(name: str) -> None:
+    """Testing hook: if ``name`` is in PRIMARYCARE_TEST_PAUSE_AT, say so and sleep (to be killed there)."""
+    if name in _pauses():
+        print(f"PAUSED at {name} (pid {os.getpid()})", flush=True)
+        time.sleep(600)
+
+
 def _notebook_source(stage: Path) -> Path:
-    """The case notebook; with the testing hook, a copy with a failing cell inserted."""
+    """The case notebook; with a testing hook, a copy with a failing or a pausing cell inserted."""
     src = bb.NOTEBOOKS / "case_study.ipynb"
-    if not os.environ.get(FAIL_ENV):
+    pause = sorted(int(p.split(":", 1)[1]) for p in _pauses() if re.fullmatch(r"notebook:\d+", p))
+    if not os.environ.get(FAIL_ENV) and not pause:
         return src
     import nbformat
 
     nb = nbformat.read(src, as_version=4)
-    at = int(os.environ[FAIL_ENV])
-    nb.cells.insert(at, nbformat.v4.new_code_cell(
-        f'raise RuntimeError("failure injected for testing ({FAIL_ENV}={at})")'))
+    if pause:  # the kernel's working folder is the copy's folder, stage/nb
+        nb.cells.insert(pause[0], nbformat.v4.new_code_cell(
+            f'import pathlib, time\npathlib.Path("PAUSED").write_text("notebook:{pause[0]}")\ntime.sleep(600)'))
+    if os.environ.get(FAIL_ENV):
+        at = int(os.environ[FAIL_ENV])
+        nb.cells.insert(at, nbformat.v4.new_code_cell(
+            f'raise RuntimeError("failure injected for testing ({FAIL_ENV}={at})")'))
     path = stage / "nb" / "case_study.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
@@ -426,7 +505,8 @@ def _interrupt(child: subprocess.Popen) -> None:
 def _run_child(spec: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
     """``build_book.execute`` of one job in a child process (Ctrl-C stops its kernel); its exit code and result."""
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(ROOT), json.dumps(spec)],
-                             stdout=subprocess.PIPE, text=True, start_new_session=True, env=bb._worker_env())
+                             stdout=subprocess.PIPE, text=True, start_new_session=True, env=bb._worker_env(),
+                             preexec_fn=bb.die_with_parent())  # a killed run leaves no notebook running
     try:
         out, _ = child.communicate()
     except KeyboardInterrupt:
@@ -453,50 +533,6 @@ def execute(plan: Plan, stage: Path) -> None:
                              "(or report the error if the input looks right) and run again.")
 
 
-class Transaction:
-    """Move staged files into place, keeping the replaced ones so everything can be put back."""
-
-    def __init__(self, backup_dir: Path) -> None:
-        self.backup_dir = backup_dir
-        self.done: list[tuple[Path, Path | None]] = []  # (target, backup or None if it did not exist)
-
-    def _backup_path(self, target: Path) -> Path | None:
-        """Where the current ``target`` is kept (None if there is nothing to keep)."""
-        if not target.exists():
-            return None
-        backup = self.backup_dir / f"{len(self.done)}_{target.name}"
-        backup.parent.mkdir(parents=True, exist_ok=True)
-        return backup
-
-    def place(self, staged: Path, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        backup = self._backup_path(target)
-        if backup is not None:
-            os.replace(target, backup)
-        self.done.append((target, backup))
-        os.replace(staged, target)
-
-    def keep(self, target: Path) -> None:
-        """Remember the current content of ``target`` (a file rewritten in place later)."""
-        backup = self._backup_path(target)
-        if backup is not None:
-            shutil.copy2(target, backup)
-        self.done.append((target, backup))
-
-    def rollback(self) -> None:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the restore
-        try:
-            for target, backup in reversed(self.done):
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-                if backup is not None:
-                    os.replace(backup, target)
-        finally:
-            signal.signal(signal.SIGINT, old)
-
-
 def toc_case_ids(case_id: str) -> list[str]:
     """Cases in data/cases.yml, then chapters already in the TOC from earlier runs, then this one."""
     ids = list(cases_mod.read_yaml().get("cases") or {})
@@ -508,12 +544,14 @@ def toc_case_ids(case_id: str) -> list[str]:
     return ids + ([case_id] if case_id not in ids else [])
 
 
-def save_case(plan: Plan) -> str:
-    """Append the case to data/cases.yml as text (comments and other cases kept); validate; swap in."""
+def cases_file_text(plan: Plan) -> str | None:
+    """``data/cases.yml`` with the case appended as text (comments and other cases kept), checked; None if
+    the case is already there. Raises if the appended case would not read back (called before the run, so
+    the user learns it before waiting for the notebook, and again at the commit)."""
     path = cases_mod.CASES_FILE
     cid = plan.config.case_id
     if plan.existing:
-        return f"{cid} is already in {path.name}; left unchanged."
+        return None
     text = path.read_text(encoding="utf-8")
     lines = [f"\n  {cid}:  # added by scripts/run_case.py"]
     for key in ("province", "reform", "reform_name", "reform_year", "reform_year_reasoning", "robustness_years",
@@ -521,19 +559,35 @@ def save_case(plan: Plan) -> str:
         if key in plan.spec:
             lines.append(f"    {key}: {json.dumps(plan.spec[key], ensure_ascii=False)}")
     new_text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".cases.", suffix=".yml", dir=path.parent)
-    os.close(fd)
+    with tempfile.TemporaryDirectory(prefix="primarycare-cases.") as tmp:
+        check = Path(tmp) / path.name
+        check.write_text(new_text, encoding="utf-8")
+        saved = cases_mod.load_cases(check)
+    if cid not in saved or saved[cid].reform_year != plan.config.reform_year:
+        raise UserInputError(f"Could not add {cid!r} to {path}: the `cases:` block is not the last part of the "
+                             "file. Add the case by hand (see the dry-run output for its settings), or run "
+                             "without --save.")
+    return new_text
+
+
+def _shown(path: Path) -> str:
     try:
-        Path(tmp).write_text(new_text, encoding="utf-8")
-        saved = cases_mod.load_cases(tmp)
-        if cid not in saved or saved[cid].reform_year != plan.config.reform_year:
-            raise UserInputError(f"Could not add {cid!r} to {path}: the `cases:` block is not the last part of the "
-                                 "file. Add the case by hand (see the dry-run output for its settings).")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return f"added {cid} to {path.relative_to(ROOT)}; the full build (python scripts/build_book.py) includes it."
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def save_case(plan: Plan, tx: Transaction) -> str:
+    """Append the case to data/cases.yml within the transaction ``tx`` (kept, then replaced in one step)."""
+    path = cases_mod.CASES_FILE
+    cid = plan.config.case_id
+    new_text = cases_file_text(plan)
+    if new_text is None:
+        return f"{cid} is already in {path.name}; left unchanged."
+    tx.keep(path)
+    with atomic_write(path) as fh:
+        fh.write(new_text)
+    return f"added {cid} to {_shown(path)}; the full build (python scripts/build_book.py) includes it."
 
 
 def synthesis_ids(case_id: str) -> list[str]:
@@ -568,14 +622,24 @@ def run_synthesis(stage: Path, case_ids: list[str]) -> Path | None:
     return out
 
 
-def commit(plan: Plan, stage: Path, build_site: bool) -> list[str] | None:
-    """Chapter, results, synthesis and TOC into place, then the site; any failure or Ctrl-C puts everything back.
+@dataclass
+class Committed:
+    """What :func:`commit` did: the synthesis's case ids (None if not updated) and the --save message."""
 
-    Returns the case ids of the re-executed synthesis (None if it was not updated).
+    synth_ids: list[str] | None
+    saved: str | None
+
+
+def commit(plan: Plan, stage: Path, build_site: bool, save: bool = False) -> Committed:
+    """Chapter, results, synthesis, TOC, site, ``--save`` and the build cache, as one journaled transaction.
+
+    Any failure or interrupt puts everything back (see :class:`primarycare.files.Transaction`); a kill
+    leaves the journal, and the next run or build puts everything back before it starts. Signals are
+    ignored from the commit on: the run is then complete.
     """
-    """Chapter, results and TOC into place, then the site; any failure or Ctrl-C puts everything back."""
     cid = plan.config.case_id
-    tx = Transaction(stage / "backup")
+    tx = Transaction(bb.JOURNAL, stage / "backup", command=bb.command_line(),
+                     on_step=lambda step: checkpoint(f"commit:{step}"))
     try:
         tx.place(stage / "results" / cid, bb.RESULTS / cid)
         tx.place(stage / "cases" / f"{cid}.ipynb", bb.BOOK / "cases" / f"{cid}.ipynb")
@@ -593,18 +657,31 @@ def commit(plan: Plan, stage: Path, build_site: bool) -> list[str] | None:
         print(f"[4/5] Chapter book/cases/{cid}.ipynb, results book/_generated/results/{cid}/ and the table of "
               "contents written" + (f"; synthesis re-executed over {len(synth_ids)} case(s)." if synth_ids else "."),
               flush=True)
+        saved = save_case(plan, tx) if save else None
         if build_site:
             print("[5/5] Building the site with jupyter-book (execution off: no other chapter is re-run) ...",
                   flush=True)
             t = time.time()
-            bb.build_site()
+            bb.build_site(place=tx.place)
             print(f"      site rebuilt in {time.time() - t:.0f} s: {bb.SITE / 'index.html'}", flush=True)
         else:
             print("[5/5] Site build skipped (--no-site).", flush=True)
+        tx.keep(bb.CACHE_FILE)
+        update_cache(plan, synth_ids, site_built=build_site)
+        checkpoint("commit:done")
+        _ignore_interrupts()  # from here the run is complete: no interrupt may report a rollback
+        tx.commit()
     except BaseException:
         tx.rollback()
         raise
-    return synth_ids
+    return Committed(synth_ids, saved)
+
+
+def _ignore_interrupts() -> None:
+    """After the commit the run is complete: a late Ctrl-C or SIGTERM must not report a rollback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def update_cache(plan: Plan, synth_ids: list[str] | None, site_built: bool) -> None:
@@ -631,33 +708,53 @@ def update_cache(plan: Plan, synth_ids: list[str] | None, site_built: bool) -> N
         json.dump(cache, fh, indent=1, sort_keys=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same rollback runs (a subclass, so ``except KeyboardInterrupt`` sees it)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m primarycare case``: SIGTERM is handled like Ctrl-C, then exits with 143 (Ctrl-C: 130)."""
+    in_main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    if in_main:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    except Terminated:
+        print("Terminated (SIGTERM): the run was stopped and rolled back; the previous chapters, results, table of "
+              "contents, site and data/cases.yml are as they were.", file=sys.stderr, flush=True)
+        return SIGTERM_EXIT
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the chapter's reproduce box
+    _check_text_args(args)
     t0 = time.time()
-    plan = validate(args)
-    print(f"[1/5] Validated case {plan.config.case_id!r}:\n{describe(plan)}", flush=True)
     if args.dry_run:
+        if bb.JOURNAL.exists():
+            print(f"Note: an interrupted run left {bb.JOURNAL}; the next run (not a dry run) or build puts back "
+                  "what it changed before it starts.", flush=True)
+        plan = validate(args)
+        print(f"[1/5] Validated case {plan.config.case_id!r}:\n{describe(plan)}", flush=True)
         print("Dry run: nothing was executed or written.")
         return 0
-    bb.GENERATED.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".run_case.", dir=bb.GENERATED))
-    try:
-        print(f"[2/5] Executing notebooks/case_study.ipynb for {plan.config.case_id!r} "
-              f"({plan.config.n_permutations} permutations); other chapters are not re-run ...", flush=True)
-        t = time.time()
-        execute(plan, stage)
-        print(f"[3/5] Notebook executed in {time.time() - t:.0f} s.", flush=True)
-        synth_ids = commit(plan, stage, build_site=not args.no_site)
-    except OSError as e:
-        raise UserInputError(f"Could not write the outputs ({e.strerror}: {e.filename}). Nothing was changed: the "
-                             "previous chapters and site are as they were. Free disk space or fix the folder's "
-                             "permissions and run again.") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    with bb.book_lock(wait=args.wait):
+        bb.recover_interrupted()
+        plan = validate(args)
+        print(f"[1/5] Validated case {plan.config.case_id!r}:\n{describe(plan)}", flush=True)
+        if args.save:
+            cases_file_text(plan)  # a case that cannot be appended is refused now, not after the notebook
+        done = _run(plan, args)
     if args.save:
-        print("Saved: " + save_case(plan))
-    update_cache(plan, synth_ids, site_built=not args.no_site)
+        print("Saved: " + (done.saved or ""))
     for n in plan.notes:
         print("Note: " + n)
     if not plan.existing and not args.save:
@@ -666,3 +763,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _run(plan: Plan, args: argparse.Namespace) -> Committed:
+    """Steps (2) and (3) in a staging folder, holding the lock; file-system errors become one paragraph."""
+    stage = None
+    try:
+        bb.GENERATED.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".run_case.", dir=bb.GENERATED))
+        checkpoint("validated")
+        print(f"[2/5] Executing notebooks/case_study.ipynb for {plan.config.case_id!r} "
+              f"({plan.config.n_permutations} permutations); other chapters are not re-run ...", flush=True)
+        t = time.time()
+        execute(plan, stage)
+        print(f"[3/5] Notebook executed in {time.time() - t:.0f} s.", flush=True)
+        return commit(plan, stage, build_site=not args.no_site, save=args.save)
+    except RollbackIncomplete as e:
+        raise UserInputError(f"Could not write the outputs, and the previous ones could not all be put back now: "
+                             f"{describe_os_error(e)}. Nothing is lost: the journal {_shown(bb.JOURNAL)} lists "
+                             "every change, and the next run of this command or of the build puts the previous "
+                             "chapters, site and data/cases.yml back before it starts.") from None
+    except OSError as e:
+        raise UserInputError(f"Could not write the outputs: {describe_os_error(e)}. Nothing was changed: the "
+                             "previous chapters, results, table of contents, site and data/cases.yml are as they "
+                             "were.") from None
+    finally:
+        if stage is not None and not bb.JOURNAL.exists():  # a kept journal needs the backups in the stage
+            with signals_ignored():
+                shutil.rmtree(stage, ignore_errors=True)
