@@ -589,18 +589,33 @@ def _is_tidy(rows: list[list[str]]) -> bool:
     return bool(rows) and {"province", "indicator"} <= {c.strip().lstrip("\ufeff") for c in rows[0]}
 
 
+def _tidy_text(path: Path) -> bool:
+    """True when ``path`` is CSV text whose first line is a tidy panel header (read from its first bytes)."""
+    if path.is_dir() or not path.exists():
+        return False  # read_grid gives the readable error
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")) or _looks_like_html(head):
+        return False
+    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "ignore")
+    return _is_tidy([next(csv.reader([first]), [])])
+
+
 def parse_file(path: str | Path, indicator: str | None = None, table: str | None = None,
                year: int | None = None) -> ParseResult:
     """Parse any supported file, its layout detected from the content: a tidy panel (header with province
     and indicator), a yearbook table (地区 plus institution types), or an NBS export (地区 plus years)."""
     path = Path(path)
+    if _tidy_text(path):
+        return read_tidy(path)  # a big tidy file is read once, by pandas (not cell by cell)
     grid = read_grid(path)
     rows = grid.rows
     if not any(any(c for c in r) for r in rows):
         raise UserInputError(f"{grid.name}: the file is empty; expected a yearbook table, an NBS export or a tidy "
                              "panel CSV.")
-    if grid.kind == "csv" and _is_tidy(rows):
-        return read_tidy(path)
     if table is not None or year is not None or (indicator is None and looks_like_yearbook(rows)):
         return parse_yearbook(path, table=table, year=year, grid=grid)
     if looks_like_nbs(rows) or indicator is not None:
@@ -613,8 +628,7 @@ def parse_file(path: str | Path, indicator: str | None = None, table: str | None
 def read_any(path: str | Path, indicator: str | None = None) -> pd.DataFrame:
     """A validated panel from a tidy CSV, a yearbook table or an NBS export (for ``load_panel(panel_path=...)``)."""
     path = Path(path)
-    grid = read_grid(path)
-    if grid.kind == "csv" and _is_tidy(grid.rows):
+    if _tidy_text(path):
         return read_panel_csv(path)
     return parse_file(path, indicator).panel
 

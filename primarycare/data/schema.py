@@ -147,7 +147,10 @@ def _to_number(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(raw):
         return raw.astype("float64")
     text = raw.astype("string").str.replace(",", "", regex=False).str.strip()
-    return pd.to_numeric(text, errors="coerce").astype("float64")
+    try:  # fast path: every cell is a number, NaN or empty
+        return pd.Series(text.to_numpy(dtype=object, na_value=np.nan).astype(np.float64), index=raw.index)
+    except (ValueError, TypeError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
 def _coerce(df: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem], np.ndarray]:
@@ -343,7 +346,8 @@ def read_panel_csv(path: str | Path) -> pd.DataFrame:
         raise UserInputError(f"{name}: not a well-formed CSV file ({e}).") from None
     df.columns = [str(c).strip() for c in df.columns]
     df = df.replace({"": np.nan})
-    lines = record_lines(text)[1:]
-    shifted = len(lines) == len(df) and any(ln != i + 2 for i, ln in enumerate(lines))
+    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    lines = record_lines(text)[1:] if n_lines != len(df) + 1 else []  # only when blank lines or multi-line
+    shifted = len(lines) == len(df) and any(ln != i + 2 for i, ln in enumerate(lines))  # records shift rows
     locations = [f"row {i + 1} (line {ln})" for i, ln in enumerate(lines)] if shifted else None
     return validate_panel(df, name, locations)
