@@ -10,7 +10,8 @@ every province, year 1990-2035 and indicator: FAKE NUMBERS, never data) into a t
 2. the validation of the same ``N_ROWS`` rows as ONE file, which must stop with one paragraph reporting
    the repeated (province, year, indicator) rows (the duplicate check is vectorised).
 
-``rows()`` returns one dict per task (``task``, ``primarycare_s``, ``note``). No timing is asserted in
+``rows()`` returns one dict per task (``task``, ``primarycare_s`` wall-clock, ``cpu_s`` CPU time of this
+process, ``note``): on a shared machine the wall-clock time includes waiting for a core. No timing is asserted in
 the tests; this script is where the speed target (under 30 s) is checked.
 """
 
@@ -53,20 +54,21 @@ def rows(n_rows: int = 2_000_000) -> list[dict]:
             f = Path(tmp) / f"part{j}.csv"
             fake_rows(min(PER_FILE, n_rows - start), offset=start).to_csv(f, index=False)
             files.append(f)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         report = import_files(files, observed_path=Path(tmp) / "observed.csv")
         out.append({"task": f"import {n_rows:,} rows in {len(files)} files", "primarycare_s":
-                    time.perf_counter() - t, "note": f"{len(report.merged):,} distinct values written"})
+                    time.perf_counter() - t, "cpu_s": time.process_time() - c,
+                    "note": f"{len(report.merged):,} distinct values written"})
         one = Path(tmp) / "one.csv"
         pd.concat([pd.read_csv(f) for f in files], ignore_index=True).to_csv(one, index=False)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             parse_file(one)
             note = "no error (unexpected)"
         except UserInputError as e:
             note = str(e)[:90] + "..."
         out.append({"task": f"validate {n_rows:,} rows in one file (duplicates reported)",
-                    "primarycare_s": time.perf_counter() - t, "note": note})
+                    "primarycare_s": time.perf_counter() - t, "cpu_s": time.process_time() - c, "note": note})
     return out
 
 

@@ -64,35 +64,49 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     :func:`validate_panel` to report. Strips whitespace in text columns. Works on unique values, so a
     panel of millions of rows is normalised in about a second."""
     out = df.copy()
+
+    def _res(x: object) -> object:
+        if _blank(x):
+            return x
+        try:
+            return provinces.resolve(x)
+        except UserInputError:
+            return x
+
     for col in ("province", "indicator", "unit", "status", "source"):
         if col in out.columns:
-            uniq = pd.unique(out[col])
-            out[col] = out[col].map({u: (u.strip() if isinstance(u, str) else u) for u in uniq})
-    if "province" in out.columns:
-        def _res(x: object) -> object:
-            if _blank(x):
-                return x
-            try:
-                return provinces.resolve(x)
-            except UserInputError:
-                return x
-
-        out["province"] = out["province"].map({u: _res(u) for u in pd.unique(out["province"])})
+            codes, uniques = pd.factorize(out[col], use_na_sentinel=True)
+            fixed = [(u.strip() if isinstance(u, str) else u) for u in uniques]
+            if col == "province":
+                fixed = [_res(u) for u in fixed]
+            values = np.empty(len(fixed) + 1, dtype=object)
+            values[:-1] = fixed
+            values[-1] = np.nan  # code -1: a missing cell stays missing
+            out[col] = pd.Series(values[codes], index=out.index, dtype=object)  # no per-row string re-boxing
     return out
 
 
-def _range_ok(df: pd.DataFrame) -> pd.Series:
+def _by_indicator(df: pd.DataFrame, column: str) -> np.ndarray:
+    """``indicators.csv``'s ``column`` for each row's indicator (NaN when unknown), via factorize."""
     t = indicators.table()
-    lo = df["indicator"].map(t["min"]).astype(float)
-    hi = df["indicator"].map(t["max"]).astype(float)
-    v = df["value"].astype(float)
-    return (lo.isna() | (v >= lo)) & (hi.isna() | (v <= hi)) | ~df["indicator"].isin(t.index)
+    codes, uniques = pd.factorize(df["indicator"])
+    looked = t[column].reindex(pd.Index(uniques, dtype=object)).to_numpy(dtype=object)
+    return np.append(looked, np.nan)[codes]
+
+
+def _range_ok(df: pd.DataFrame) -> pd.Series:
+    lo = _by_indicator(df, "min").astype(float)
+    hi = _by_indicator(df, "max").astype(float)
+    v = df["value"].to_numpy(dtype=float)
+    known = ~pd.isna(_by_indicator(df, "unit"))
+    ok = (np.isnan(lo) | (v >= lo)) & (np.isnan(hi) | (v <= hi)) | ~known
+    return pd.Series(ok, index=df.index)
 
 
 def _unit_ok(df: pd.DataFrame) -> pd.Series:
-    t = indicators.table()
-    expected = df["indicator"].map(t["unit"])
-    return expected.isna() | (df["unit"] == expected)
+    expected = _by_indicator(df, "unit")
+    ok = pd.isna(expected) | (df["unit"].to_numpy(dtype=object) == expected)
+    return pd.Series(ok, index=df.index)
 
 
 def panel_schema() -> pa.DataFrameSchema:
@@ -170,32 +184,36 @@ def _coerce(df: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem], np.ndarray]:
             bad |= ~bad & (arr != np.floor(np.where(np.isfinite(arr), arr, 0)))
         for i in np.flatnonzero(bad)[:_CAP]:
             problems.append(Problem(i, col, raw.iloc[i], kind))
-        problems += [Problem(-1, col, None, "")] * max(0, int(bad.sum()) - _CAP)
+        problems += _hidden(col, int(bad.sum()) - _CAP)
         any_bad |= bad
         inf = np.isinf(arr)
         any_bad |= inf
         for i in np.flatnonzero(inf)[:_CAP]:
             problems.append(Problem(i, col, raw.iloc[i], "a finite number (inf, nan and numbers beyond "
                                     "1.8e308 such as 1e400 are refused); leave a missing value out instead"))
-        problems += [Problem(-1, col, None, "")] * max(0, int(inf.sum()) - _CAP)
+        problems += _hidden(col, int(inf.sum()) - _CAP)
         out[col] = num.where(~inf, np.nan)
     for col in ("province", "indicator", "unit", "status", "source"):
         blank = _blank_mask(out[col])
         any_bad |= blank
         for i in np.flatnonzero(blank)[:_CAP]:
             problems.append(Problem(i, col, out[col].iloc[i], "a non-empty cell"))
-        problems += [Problem(-1, col, None, "")] * max(0, int(blank.sum()) - _CAP)
+        problems += _hidden(col, int(blank.sum()) - _CAP)
     return out, problems, any_bad
+
+
+def _hidden(column: str, count: int) -> list[Problem]:
+    """Problems beyond the ones listed: one placeholder (index -1) carrying their number in ``value``."""
+    return [Problem(-1, column, int(count), "")] if count > 0 else []
 
 
 _CAP = 50  # problems kept in full per check; the rest are only counted (the message lists MAX_LISTED)
 
 
 def _message(source_name: str, problems: list[Problem], locations: list[str] | None = None) -> str:
-    n = len(problems)
     listed = sorted({p for p in problems if p.index >= 0},
                     key=lambda p: (p.index, PANEL_COLUMNS.index(p.column) if p.column in PANEL_COLUMNS else 99))
-    n = len(listed) + sum(1 for p in problems if p.index < 0)
+    n = len(listed) + sum(p.value for p in problems if p.index < 0)
     if locations is None:
         shown = "; ".join(p.text() for p in listed[:MAX_LISTED])
         convention = "rows are data rows counted from 1 after the header, so row N is line N+1 of the file"
@@ -241,7 +259,7 @@ def validate_panel(df: pd.DataFrame, source_name: str, locations: list[str] | No
             if col == "?":
                 col = str(rec.column)
             problems.append(Problem(i, col, df.loc[i, col] if col in df.columns else rec.failure_case, expected))
-        problems += [Problem(-1, "", None, "")] * max(0, n_cases - _CAP * 4)
+        problems += _hidden("", n_cases - _CAP * 4)
     problems += _duplicates(df, good, locations)
     if problems:
         raise UserInputError(_message(source_name, problems, locations))
@@ -270,7 +288,7 @@ def _duplicates(raw: pd.DataFrame, good: pd.DataFrame, locations: list[str] | No
         out.append(Problem(i, "year", raw.loc[i, "year"],
                            f"one row per (province, year, indicator); {key[0]} {key[1]} {key[2]} already "
                            f"appears in {seen}"))
-    out += [Problem(-1, "year", None, "")] * max(0, len(rows) - _CAP)
+    out += _hidden("year", len(rows) - _CAP)
     return out
 
 
