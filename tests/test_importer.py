@@ -224,6 +224,18 @@ def test_table_of_one_institution_type_with_staff_category_columns(tmp_path):
     assert p == {"primary_care_staff": 10.0, "primary_care_health_technicians": 6.0, "primary_care_physicians": 3.0}
 
 
+def test_corps_row_skipped_and_unknown_province_named_with_its_line(tmp_path):
+    f = tmp_path / "visits_2020.csv"
+    f.write_text("各地区医疗卫生机构诊疗人次（2020年）\n单位：万人次\n地区,医院\n新　疆,1\n新疆生产建设兵团,2\n安　微,3\n",
+                 encoding="utf-8")
+    with pytest.raises(UserInputError) as e:
+        parse_file(f)
+    assert "visits_2020.csv, line 6, column 地区" in str(e.value) and "Did you mean Anhui" in str(e.value)
+    f.write_text(f.read_text(encoding="utf-8").replace("安　微", "安　徽"), encoding="utf-8")
+    res = parse_file(f)
+    assert len(res.panel) == 2 and "not one of the 31 provinces" in " ".join(res.notes)
+
+
 def test_table_needs_table_flag_when_ambiguous_and_year_flag(tmp_path):
     f = tmp_path / "odd.csv"
     f.write_text("各地区情况\n地区,医院,基层医疗卫生机构\n安徽,1,2\n", encoding="utf-8")

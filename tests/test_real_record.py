@@ -43,7 +43,7 @@ def test_per_capita_conversion_uses_the_real_population_of_that_year():
     pop = real.real_population().set_index(["province", "year"])["value"]
     row = t[(t["Province"] == "Jiangsu") & (t["Year"] == 2022)].iloc[0]
     assert row["Per resident"] == f"{30.77e4 / pop[('Jiangsu', 2022)] * 1000:.2f} primary-care staff per 1,000 residents"
-    assert "30.77 x 10000 / " in row["Conversion"]
+    assert "30.77 x 10000 / " in row["Conversion"] and row["Fact"] == "F0015"
     assert set(t["Province"]) <= set(pop.index.get_level_values(0))
 
 
@@ -82,3 +82,16 @@ def test_chapter_is_planned_and_listed_near_the_front():
     keyed = {j.name: j.key for j in build.keyed_plan(config.load_cases(), 5)}
     fewer = dict(list(config.load_cases().items())[:-1])
     assert {j.name: j.key for j in build.keyed_plan(fewer, 5)}["real record"] != keyed["real record"]
+
+
+def test_sources_table_names_the_facts_shown():
+    from primarycare.case import config
+
+    facts = F.load_facts()
+    provs = sorted({c.province for c in config.load_cases().values()})
+    used = rr.facts_used(facts, provs)
+    assert "F0015" in set(used["fact_id"])  # Jiangsu's staff count, converted per 1,000 residents
+    t = rr.sources_table(used)
+    listed = " ".join(t["What was read there"])
+    for fid in used["fact_id"]:
+        assert fid in listed

@@ -64,6 +64,7 @@ _NOTE = ("注", "数据来源", "资料来源", "说明", "#", "＃")
 _EMPTY = ("", "-", "－", "--", "…", "...", "……", "—", "——")
 _NATIONAL = ("全国", "合计", "总计", "全国合计", "全国总计")
 _REGIONS = ("东部", "中部", "西部", "东北", "东部地区", "中部地区", "西部地区", "东北地区")
+_NOT_PROVINCES = ("新疆生产建设兵团", "兵团", "香港", "澳门", "台湾")  # rows some tables carry; not in provinces.csv
 _SPACES = re.compile(r"[\s\u3000\u00a0]+")
 _TITLE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
 _NAME_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
@@ -311,6 +312,9 @@ def _skip_row(first: str, where: str, notes: list[str]) -> bool:
         return True
     if name in _REGIONS:
         notes.append(f"{where}: regional subtotal {first!r} skipped")
+        return True
+    if name in _NOT_PROVINCES:
+        notes.append(f"{where}: {first!r} skipped (not one of the 31 provinces of data/provinces.csv)")
         return True
     return False
 

@@ -68,10 +68,13 @@ def reform_events() -> pd.DataFrame:
     nat = pol.loc["national_tight_ccmc_pilot_2019"]
     rows.append({"event": "National tight county medical community pilot", "province": "national",
                  "year": int(nat["start_year"]), "basis": f"policy ({nat['certainty']})", "reform_id":
-                 "national_tight_ccmc_pilot_2019"})
+                 "national_tight_ccmc_pilot_2019", "source": nat["source"]})
     for cfg in cases.load_cases().values():
+        src = pol.loc[cfg.reform, "source"] if cfg.reform in pol.index else ""
+        if "assumed" in cfg.reform_year_source:
+            src = "data/cases.yml (reform_year_reasoning); " + src
         rows.append({"event": cfg.reform_name, "province": cfg.province, "year": int(cfg.reform_year),
-                     "basis": cfg.reform_year_source, "reform_id": cfg.reform})
+                     "basis": cfg.reform_year_source, "reform_id": cfg.reform, "source": src})
     return pd.DataFrame(rows)
 
 
@@ -89,15 +92,28 @@ def beijing_table() -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def case_fact_rows(facts: pd.DataFrame, case_provinces: list[str]) -> pd.DataFrame:
+    """Facts-register rows reported (or derived) for the case provinces on the outcomes and related figures."""
+    return facts[facts["province"].isin(case_provinces) & facts["indicator"].isin(CASE_FACT_INDICATORS)
+                 & facts["kind"].isin(["reported", "derived"])]
+
+
+def facts_used(facts: pd.DataFrame, case_provinces: list[str]) -> pd.DataFrame:
+    """Every facts-register row the chapter shows (the case provinces' figures and the converted counts)."""
+    ids = set(case_fact_rows(facts, case_provinces)["fact_id"]) | set(per_capita(facts)["Fact"])
+    return facts[facts["fact_id"].isin(ids)]
+
+
 def case_facts(facts: pd.DataFrame, case_provinces: list[str]) -> pd.DataFrame:
     """What the facts register reports for the case provinces on the outcomes and related figures."""
-    f = facts[facts["province"].isin(case_provinces) & facts["indicator"].isin(CASE_FACT_INDICATORS)
-              & facts["kind"].isin(["reported", "derived"])].copy()
+    f = case_fact_rows(facts, case_provinces).copy()
     f["Indicator"] = f["indicator"].map(lambda i: indicators.label(i))
     f["Year"] = f["year"].map(lambda y: GAP if pd.isna(y) else str(int(y)))
     f["Value"] = [f"{q + ' ' if q else ''}{v:g} {u}".replace("about ", "about ").strip()
                   for q, v, u in zip(f["qualifier"].fillna(""), f["value"], f["unit"], strict=True)]
     f["Source"] = f["source"] + f["page"].fillna("").map(lambda p: f" ({p})" if p else "")
+    essay = f["source"] == "001_118cb11ac7acb443.txt"  # the unattributed essay (facts.ESSAY_SOURCE)
+    f.loc[essay, "kind"] = f.loc[essay, "kind"] + " (essay; source not verifiable)"
     cols = {"province": "Province", "Year": "Year", "Indicator": "Indicator", "Value": "Value", "kind": "Kind",
             "quote": "Quote", "Source": "Source"}
     return f.sort_values(["province", "year", "indicator"])[list(cols)].rename(columns=cols).reset_index(drop=True)
@@ -118,16 +134,17 @@ def per_capita(facts: pd.DataFrame) -> pd.DataFrame:
             continue
         per, label = PER_CAPITA[r.indicator]
         value = r.value * factor / pop[key] * per
-        rows.append({"Province": r.province, "Year": int(r.year), "Reported": f"{r.value:g} {r.unit} "
-                     f"({indicators.label(r.indicator).lower()}, {r.fact_id})",
+        rows.append({"Province": r.province, "Year": int(r.year), "Fact": r.fact_id,
+                     "Reported": f"{r.value:g} {r.unit} ({indicators.label(r.indicator).lower()})",
                      "Population (万人)": f"{pop[key] / 1e4:g}",
                      "Conversion": f"{r.value:g} x {factor:g} / {pop[key]:,.0f}" + (f" x {per:,}" if per > 1 else ""),
                      "Per resident": f"{value:.2f} {label}"})
     return pd.DataFrame(rows).drop_duplicates(["Province", "Year", "Reported"]).reset_index(drop=True)
 
 
-def sources_table() -> pd.DataFrame:
-    """Every address the chapter's numbers come from, with what was read there."""
+def sources_table(facts_shown: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every address the chapter's numbers come from, with what was read there: the real series' addresses
+    and, for ``facts_shown`` (facts-register rows on the page), their seed documents or pages."""
     reg = real.load_register()
     rows = []
     for addr, g in reg.groupby("address", sort=False):
@@ -141,6 +158,12 @@ def sources_table() -> pd.DataFrame:
             what = [f"year-end resident population, {g['geography'].nunique()} provinces, "
                     f"{g['year'].min()}-{g['year'].max()}"]
         rows.append({"Address": addr, "What was read there": "; ".join(what)})
+    if facts_shown is not None and len(facts_shown):
+        f = facts_shown.assign(where=[pg if isinstance(pg, str) and pg else src
+                                      for pg, src in zip(facts_shown["page"], facts_shown["source"], strict=True)])
+        for where, g in f.groupby("where", sort=True):
+            kind = "seed document" if where.endswith(".txt") else "page named in public_figures.md"
+            rows.append({"Address": where, "What was read there": f"{kind}: facts " + ", ".join(sorted(g["fact_id"]))})
     return pd.DataFrame(rows)
 
 
