@@ -620,7 +620,7 @@ def parse_file(path: str | Path, indicator: str | None = None, table: str | None
     if not any(any(c for c in r) for r in rows):
         raise UserInputError(f"{grid.name}: the file is empty; expected a yearbook table, an NBS export or a tidy "
                              "panel CSV.")
-    if table is not None or year is not None or (indicator is None and looks_like_yearbook(rows)):
+    if table is not None or year is not None or looks_like_yearbook(rows):  # --indicator is for NBS files
         return parse_yearbook(path, table=table, year=year, grid=grid)
     if looks_like_nbs(rows) or indicator is not None:
         return parse_nbs(path, indicator, grid=grid)
