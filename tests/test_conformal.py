@@ -4,18 +4,17 @@ primarycare.methods.conformal through SyntheticControl.conformal.
 Oracle: diff-diff 3.13.0 (oracles.md: its per-period intervals, moving-block permutations with p > alpha
 kept, match an independent implementation of the paper exactly on Prop 99). Both run the same test on
 the same grid of hypothesised effects, so the intervals must be equal to rounding, with our bisection
-refinement switched off. Data: California Proposition 99 (shipped in synthdid-py's data folder) and the
-Basque data (tests/fixtures/basque_gdpcap.csv, copied from pysyncon's repository). mlsynth is a different
+refinement switched off. Data: California Proposition 99 (shipped in synthdid-py's data folder) and a
+simulated two-factor panel with the Basque study's shape (17 regions, 1955-1997, treated from 1970). The
+Basque data themselves ship with no installed package, so they are not used. mlsynth is a different
 method (ridge-augmented fit, p >= alpha) and is not used.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from test_synth import factor_panel
 
@@ -23,7 +22,7 @@ from primarycare.errors import UserInputError
 from primarycare.methods.conformal import ConformalSC, conformal_arrays
 from primarycare.methods.synth import synthetic_control
 
-BASQUE = "Basque Country (Pais Vasco)"
+BASQUE = "u00"  # the treated unit of the Basque-shaped simulated panel
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,9 @@ def prop99():
 
 @pytest.fixture(scope="module")
 def basque():
-    b = pd.read_csv(Path(__file__).parent / "fixtures" / "basque_gdpcap.csv")
-    b = b[b.regionname != "Spain (Espana)"].copy()  # the national aggregate is not a donor
+    """A simulated panel shaped like the Basque study (simulation settings, not data)."""
+    b = factor_panel(n_units=17, years=range(1955, 1998), seed=3, effect=-1.0, t0=1970, noise=0.3)
+    b = b.rename(columns={"unit": "regionname", "y": "gdpcap"})[["regionname", "year", "gdpcap"]]
     b["D"] = ((b.regionname == BASQUE) & (b.year >= 1970)).astype(int)
     return b
 
@@ -86,7 +86,7 @@ def test_prop99_per_period_intervals_equal_diff_diff(prop99_fits, alpha):
         assert ours.table["lower"].iloc[0] == pytest.approx(-13.11623, abs=1e-4)
 
 
-def test_basque_per_period_and_constant_effect_equal_diff_diff(basque):
+def test_basque_shaped_panel_per_period_and_constant_effect_equal_diff_diff(basque):
     sc = _quiet(synthetic_control, basque, "gdpcap", "regionname", "year", BASQUE, 1970)
     dd = _quiet(_diff_diff_fit, basque, "gdpcap", "D", "regionname", "year", BASQUE)
     # per-period intervals on a shared grid (16 periods per test: 1/16 <= 0.1)

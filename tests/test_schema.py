@@ -159,3 +159,42 @@ def test_shipped_simulated_panel_is_valid():
 
     out = read_panel_csv(PANEL_DIR / "simulated.csv")
     assert (out["status"] == "simulated").all()
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), "inf", "1e400", "-1e999"])
+def test_non_finite_value_refused(value):
+    df = good()
+    df.loc[1, "value"] = value
+    msg = error_for(df, "inf.csv")
+    assert "row 2, column 'value'" in msg and "a finite number" in msg and "1 problem" in msg
+
+
+def test_nan_text_is_not_a_number():
+    df = good()
+    df.loc[0, "value"] = "nan"
+    assert "row 1, column 'value': found 'nan'; expected a number" in error_for(df, "nan.csv")
+
+
+def test_duplicates_name_the_first_row_of_each_key_in_a_large_panel():
+    n = 60_000
+    df = pd.DataFrame({"province": ["Anhui"] * n, "year": [2000 + (i % 30) for i in range(n)],
+                       "indicator": ["primary_care_visit_share"] * n, "value": [1.0] * n, "unit": ["%"] * n,
+                       "status": ["observed"] * n, "source": ["fake"] * n}).astype(object)
+    msg = error_for(df, "big.csv")
+    # 30 distinct keys, so every row after the first 30 repeats one: row 31 repeats row 1, row 45 row 15
+    assert f"{n - 30} problems" in msg
+    assert "row 31, column 'year': found 2000; expected one row per (province, year, indicator); Anhui 2000 " \
+           "primary_care_visit_share already appears in row 1" in msg
+    df = df.iloc[[0, 1, 30]].reset_index(drop=True)
+    assert "already appears in row 1" in error_for(df) and "1 problem" in error_for(df)
+
+
+def test_many_bad_rows_are_all_counted():
+    n = 5_000
+    df = pd.concat([good()] * (n // 3 + 1), ignore_index=True).iloc[:n]
+    df["value"] = "x"
+    df["year"] = range(n)
+    df.loc[7, "value"] = "1.0"  # one good row (a year outside 1990-2035 is then its only problem)
+    msg = error_for(df, "bad.csv")
+    # each of the other rows has a text value (rows with unreadable cells are not range-checked further)
+    assert f"{n} problems" in msg and "row 1, column 'value'" in msg and f"(and {n - 5} more)" in msg

@@ -147,6 +147,9 @@ def plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | None) ->
     data_nb = NOTEBOOKS / "data_chapter.ipynb"
     if data_nb.exists():
         jobs.append(Job("data chapter", "data", data_nb, BOOK / "cases" / "data.ipynb"))
+    record_nb = NOTEBOOKS / "real_record.ipynb"  # observed figures only (data/real/, facts, policies, cases)
+    if record_nb.exists():
+        jobs.append(Job("real record", "data", record_nb, BOOK / "cases" / "real_record.ipynb"))
     for nb in sorted((NOTEBOOKS / "primer").glob("*.ipynb")):
         jobs.append(Job(f"primer {nb.stem}", "primer", nb, BOOK / "primer" / nb.name))
     jobs.append(synthesis_job(list(selected)))
@@ -170,6 +173,8 @@ def keyed_plan(selected: dict[str, cases_mod.CaseConfig], permutations: int | No
         else:
             src = _notebook_hash(job.source) if job.source.exists() else "missing"
             used = _cases_read_by(job.source, selected) if job.kind in ("primer", "data") else {}
+            if job.name == "real record":  # its reform timeline reads every case's reform year
+                used = {cid: cfg.to_dict() for cid, cfg in selected.items()}
             job.key = hashlib.sha256(json.dumps([src, job.parameters, env_hash, used], sort_keys=True,
                                                 ensure_ascii=False).encode()).hexdigest()
     return _key_synthesis(jobs)
@@ -350,7 +355,8 @@ def write_toc(case_ids: list[str]) -> None:
             lines.extend([f"  - caption: {caption}", "    chapters:"])
             lines.extend(f"      - file: {f}" for f in files)
 
-    about = ["background", "reading_a_case"] + (["cases/data"] if (BOOK / "cases" / "data.ipynb").exists() else [])
+    about = ["background", "reading_a_case"] + [f"cases/{c}" for c in ("real_record", "data")
+                                                if (BOOK / "cases" / f"{c}.ipynb").exists()]
     part("Background", [f for f in about if (BOOK / f).with_suffix(".md").exists() or f.startswith("cases/")])
     part("Provincial cases", [f"cases/{c}" for c in case_ids if (BOOK / "cases" / f"{c}.ipynb").exists()])
     part("Across provinces", ["cases/synthesis"] if (BOOK / "cases" / "synthesis.ipynb").exists() else [])

@@ -12,6 +12,8 @@ from .panel import (  # noqa: F401 - re-exported public API
     POLICIES_FILE,
     SIMULATED_FILE,
     TRUTH_FILE,
+    derivations,
+    derive,
     load_facts,
     load_panel,
     load_policies,

@@ -1,8 +1,13 @@
 """Loading the project's data: the panel, the planted truth, the reform events and the facts register.
 
 ``load_panel()`` is what every analysis reads: the simulated teaching panel (``data/panel/simulated.csv``)
-with observed values (``data/panel/observed.csv``, made by ``scripts/import_data.py``) replacing the
+with observed values (``data/panel/observed.csv``, made by ``python -m primarycare import``) replacing the
 simulated ones for the same province, year and indicator. The ``status`` column says which is which.
+
+Outcomes that were not imported themselves are derived from imported counts by :func:`derive`, with the
+formulas of ``data/derivations.csv`` (defined there once): the primary-care share of visits from the
+visit counts, staff per 1,000 and GPs per 10,000 from the head counts and the year-end resident
+population. A derived value is ``observed`` only if all its inputs are, and its ``source`` names them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ SIMULATED_FILE = PANEL_DIR / "simulated.csv"
 TRUTH_FILE = PANEL_DIR / "truth.csv"
 OBSERVED_FILE = PANEL_DIR / "observed.csv"
 POLICIES_FILE = DATA / "policies.csv"
+DERIVATIONS_FILE = DATA / "derivations.csv"
 CERTAINTY = ("stated", "inferred", "unknown")
 
 
@@ -57,12 +63,17 @@ def merge_observed(simulated: pd.DataFrame, observed: pd.DataFrame | None) -> pd
     return out.sort_values(KEY, kind="stable").reset_index(drop=True)
 
 
-def load_panel(observed: bool = True, panel_path: str | Path | None = None) -> pd.DataFrame:
+def load_panel(observed: bool = True, panel_path: str | Path | None = None, derived: bool = True,
+               population: bool = False) -> pd.DataFrame:
     """The panel every analysis uses (long: province, year, indicator, value, unit, status, source).
 
     With ``observed`` (default) imported values in ``data/panel/observed.csv`` replace simulated ones.
-    ``panel_path`` names a user's own tidy CSV or NBS export, validated and used (for this call only) on
-    top of the shipped panel, so its values replace simulated or imported ones.
+    ``panel_path`` names a user's own tidy CSV, yearbook table or NBS export, validated and used (for this
+    call only) on top of the shipped panel, so its values replace simulated or imported ones.
+    With ``derived`` (default) outcomes not imported themselves are derived from imported counts
+    (:func:`derive`); the year-end resident population comes from the imported values, else from the
+    shipped real NBS series (``data/real/series.csv``). ``population`` adds the shipped population rows
+    themselves (indicator ``resident_population``, not an analysed outcome).
     """
     panel = _simulated(str(SIMULATED_FILE)).copy()
     if observed:
@@ -72,7 +83,80 @@ def load_panel(observed: bool = True, panel_path: str | Path | None = None) -> p
 
         user = read_any(panel_path)
         panel = merge_observed(panel, user)
+    if derived and (observed or panel_path is not None):
+        panel = derive(panel)
+    if population:
+        from .real import real_population
+
+        pop = real_population()
+        have = pd.MultiIndex.from_frame(panel[KEY])
+        panel = pd.concat([panel, pop[~pd.MultiIndex.from_frame(pop[KEY]).isin(have)]], ignore_index=True)
     return panel.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+@lru_cache(maxsize=1)
+def derivations() -> pd.DataFrame:
+    """The derived outcomes (``data/derivations.csv``): outcome = numerator / denominator x multiplier."""
+    d = pd.read_csv(DERIVATIONS_FILE, encoding="utf-8")
+    for row in d.itertuples(index=False):
+        for col in ("outcome", "numerator", "denominator"):
+            _indicators.check(getattr(row, col))
+    return d
+
+
+def derive(panel: pd.DataFrame, population: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add each outcome of ``data/derivations.csv`` wherever its inputs are in ``panel`` and no observed
+    value of the outcome itself is (an imported outcome always wins over a derived one).
+
+    A derived row is ``observed`` only if both inputs are observed (otherwise ``simulated``, and then it
+    only fills a gap); its ``source`` is ``derived from <numerator> (<its source>) and <denominator> (<its
+    source>)``. The denominator ``resident_population`` is taken from ``panel`` where present, else from
+    ``population`` (default: the shipped real NBS series, :func:`primarycare.data.real.real_population`).
+    Values are rounded to 6 decimals. Returns a new panel; ``panel`` is not changed.
+    """
+    defs = derivations()
+    pieces = []
+    pop = None
+    for d in defs.itertuples(index=False):
+        num = panel[panel["indicator"] == d.numerator]
+        if num.empty:
+            continue
+        den = panel[panel["indicator"] == d.denominator]
+        if d.denominator == "resident_population":
+            if pop is None:
+                if population is None:
+                    from .real import real_population
+
+                    population = real_population()
+                pop = population
+            extra = pop[~pop.set_index(["province", "year"]).index.isin(den.set_index(["province", "year"]).index)]
+            den = pd.concat([den, extra], ignore_index=True)
+        j = num.merge(den, on=["province", "year"], suffixes=("_n", "_d"))
+        j = j[j["value_d"] > 0]
+        if j.empty:
+            continue
+        observed = (j["status_n"] == "observed") & (j["status_d"] == "observed")
+        out = pd.DataFrame({
+            "province": j["province"], "year": j["year"], "indicator": d.outcome,
+            "value": (j["value_n"] / j["value_d"] * float(d.multiplier)).round(6),
+            "unit": _indicators.unit(d.outcome),
+            "status": observed.map({True: "observed", False: "simulated"}),
+            "source": (f"derived from {d.numerator} (" + j["source_n"] + f") and {d.denominator} ("
+                       + j["source_d"] + ")"),
+        })
+        pieces.append(out)
+    if not pieces:
+        return panel.copy()
+    new = pd.concat(pieces, ignore_index=True)
+    key = pd.MultiIndex.from_frame(panel[KEY])
+    have_obs = pd.MultiIndex.from_frame(panel.loc[panel["status"] == "observed", KEY])
+    new_key = pd.MultiIndex.from_frame(new[KEY])
+    # an imported (observed) outcome wins; a derived observed value replaces a simulated one; a derived
+    # simulated value only fills a gap
+    new = new[~new_key.isin(have_obs) & ((new["status"] == "observed").to_numpy() | ~new_key.isin(key))]
+    replaced = key.isin(pd.MultiIndex.from_frame(new[KEY]))
+    out = pd.concat([panel[~replaced], new[PANEL_COLUMNS]], ignore_index=True)
+    return out.sort_values(KEY, kind="stable").reset_index(drop=True)
 
 
 def load_truth() -> pd.DataFrame:

@@ -217,3 +217,79 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     return stamp(fig, simulated)
+
+
+def _with_gaps(years: pd.Series, values: pd.Series, span: range) -> tuple[np.ndarray, np.ndarray]:
+    """Values on every year of ``span`` with NaN where nothing is published, so a line breaks at a gap
+    instead of being drawn across it (no interpolation)."""
+    s = pd.Series(values.to_numpy(dtype=float), index=years.to_numpy())
+    full = s.reindex(list(span))
+    return full.index.to_numpy(), full.to_numpy()
+
+
+def _events(ax: Any, events: pd.DataFrame | None) -> None:
+    """Vertical lines at reform years: the national pilot in black, the case provinces in grey."""
+    if events is None or events.empty:
+        return
+    for i, (year, g) in enumerate(events.groupby("year", sort=True)):
+        national = (g["province"] == "national").any()
+        ax.axvline(year, color="black" if national else "#95a5a6", lw=1.2 if national else 0.9,
+                   ls="-" if national else ":", zorder=0)
+        basis = g["basis"] if "basis" in g else pd.Series("", index=g.index)
+        names = ", ".join(("national pilot" if p == "national" else str(p) + (" (assumed)" if "assumed" in str(b)
+                                                                             else ""))
+                          for p, b in zip(g["province"], basis, strict=True))
+        ax.annotate(names, (year + 0.08, 0.98 - 0.07 * (i % 3)), xycoords=("data", "axes fraction"),
+                    fontsize=7, va="top", rotation=0, color="black" if national else "#555555")
+
+
+def observed_national(series: dict[str, pd.DataFrame], events: pd.DataFrame | None = None,
+                      span: range = range(2010, 2026)) -> Any:
+    """Observed national series (one panel each: ``{label: frame with year, value}``), with gaps left
+    open and the reform timeline as vertical lines. Every point is a published figure; no stamp is
+    needed because nothing simulated is drawn (the caller passes only the shipped real series)."""
+    n = len(series)
+    fig, axes = _stack(n)
+    axes = np.atleast_1d(axes)
+    for ax, (label, df) in zip(axes, series.items(), strict=True):
+        x, y = _with_gaps(df["year"], df["value"], span)
+        ax.plot(x, y, color=PALETTE["treated"], lw=2, marker="o", ms=4, label="published figure")
+        missing = x[np.isnan(y)]
+        if len(missing):
+            ax.plot(missing, np.full(len(missing), np.nanmin(y)), ls="none", marker="|", ms=10,
+                    color="#95a5a6", label="not published (gap)")
+        _events(ax, events)
+        ax.set_ylabel(label)
+        ax.set_xlim(span.start - 0.5, span.stop - 0.5)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel("Year")
+    fig.suptitle("China: observed national series (published figures; gaps not filled)", fontsize=12)
+    return fig
+
+
+def _stack(n: int) -> tuple[Any, Any]:
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    _figure()  # the shared style
+    mpl.rcParams.update({"axes.grid": True})
+    fig = Figure(figsize=(7.5, 2.3 * n + 0.6), layout="constrained", dpi=100)
+    return fig, fig.subplots(n, 1, sharex=True)
+
+
+def observed_shares(national: pd.DataFrame, beijing: pd.DataFrame, events: pd.DataFrame | None = None,
+                    span: range = range(2010, 2026)) -> Any:
+    """The primary-care share of visits where it is published: China (gaps open) and Beijing 2012-2016."""
+    fig, ax = _figure()
+    x, y = _with_gaps(national["year"], national["value"], span)
+    ax.plot(x, y, color=PALETTE["national"], lw=2, marker="o", ms=5, label="China (published)")
+    xb, yb = _with_gaps(beijing["year"], beijing["value"], span)
+    ax.plot(xb, yb, color=PALETTE["treated"], lw=2, marker="s", ms=5, label="Beijing (derived from published counts)")
+    _events(ax, events)
+    ax.set_xlim(span.start - 0.5, span.stop - 0.5)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("Year")
+    ax.set_ylabel("Primary-care share of visits (%)")
+    ax.set_title("Primary-care share of visits: only the years published")
+    ax.legend(loc="lower left", fontsize=8)
+    return fig
