@@ -204,7 +204,8 @@ def _load_panel(path: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     except OSError as e:
         raise UserInputError(f"--panel {path} cannot be read: {describe_os_error(e)}. Nothing was run or "
                              "changed.") from None
-    return data.merge_observed(data.load_panel(), user), user
+    # the same panel the chapter will read: load_panel(panel_path=...) merges and derives the outcomes
+    return data.derive(data.merge_observed(data.load_panel(), user)), user
 
 
 def _check_user_panel(user: pd.DataFrame, path: str, province: str, outcomes: list[str]) -> None:
