@@ -92,7 +92,8 @@ def test_bib_entries_are_well_formed():
 def test_proper_nouns_in_titles_keep_their_capitals():
     """The sentence-case style lower-cases unbraced words: every proper noun in a title must be braced."""
     nouns = set(provinces.names()) | {"Hefei", "Kaifeng", "Sanming", "Beijing", "California", "Basque", "Stata",
-                                       "NetEase", "OLS"}
+                                       "NetEase", "OLS", "January", "February", "March", "April", "June", "July",
+                                       "August", "September", "October", "November", "December"}
     for e in _bib_entries():
         for field in ("title", "howpublished"):
             text = e.get(field, "")
