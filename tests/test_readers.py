@@ -289,6 +289,11 @@ def test_reader_figures_are_legible_on_a_phone(wide_panel):
 def test_intro_figures_are_generated_as_svg(tmp_path):
     written = readers.write_figures(tmp_path)
     assert [p.name for p in written] == ["tile_map.svg", "reform_timeline.svg"]
+    first = {p: p.read_bytes() for p in written}
+    stamps = {p: p.stat().st_mtime_ns for p in written}
+    readers.write_figures(tmp_path)  # deterministic: an unchanged figure is not rewritten (no site rebuild)
+    assert {p: p.read_bytes() for p in written} == first
+    assert {p: p.stat().st_mtime_ns for p in written} == stamps
     for p in written:
         head = p.read_text(encoding="utf-8")[:2000]
         assert "<svg" in head and re.search(r'width="[\d.]+pt"', head)

@@ -31,7 +31,11 @@ _PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
 
 
 def write_figures(out: Path = FIGURES) -> list[Path]:
-    """The introduction's tile-grid map and reform timeline as SVG (``book/_generated/figures``)."""
+    """The introduction's tile-grid map and reform timeline as SVG (``book/_generated/figures``).
+
+    A file is replaced only when its bytes change (the SVG is deterministic: see
+    :func:`primarycare.report.plots.save_svg`), so an unchanged build does not rebuild the site.
+    """
     from ..report import plots
 
     out.mkdir(parents=True, exist_ok=True)
@@ -40,7 +44,7 @@ def write_figures(out: Path = FIGURES) -> list[Path]:
         fig = make()
         target = out / f"{name}.svg"
         tmp = out / f".{name}.svg.tmp"
-        fig.savefig(tmp, format="svg", metadata={"Date": None})
+        plots.save_svg(fig, tmp)
         if not target.exists() or target.read_bytes() != tmp.read_bytes():
             tmp.replace(target)
         else:

@@ -486,9 +486,15 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
 
 
 def save_svg(fig: Any, path: Any) -> None:
-    """Write ``fig`` as SVG (text kept as paths, so the figure looks the same without the font installed)."""
+    """Write ``fig`` as SVG, byte-for-byte the same for the same figure (fixed id salt, no date).
+
+    Text is kept as paths, so the figure looks the same where the font is not installed.
+    """
     from pathlib import Path
+
+    import matplotlib as mpl
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, format="svg", metadata={"Date": None})
+    with mpl.rc_context({"svg.hashsalt": "primarycare"}):
+        fig.savefig(p, format="svg", metadata={"Date": None})
