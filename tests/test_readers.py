@@ -347,6 +347,7 @@ def answers():
     return lab_answers.render(lab_answers.compute_lab(), lab_answers.compute_problems())
 
 
+@pytest.mark.slow  # runs the primer's calls, including its small Monte Carlo (about 30 s)
 def test_teachers_pages_show_the_answers_the_primer_code_gives(answers):
     """The numbers on the lab and problem pages are what the primer's code computes now (never typed)."""
     stale = lab_answers.stale_pages(answers)
@@ -357,6 +358,7 @@ def test_teachers_pages_show_the_answers_the_primer_code_gives(answers):
     assert set(found) == {"lab", "p1", "p2", "p3", "p4"} and all(v.strip() for v in found.values())
 
 
+@pytest.mark.slow
 def test_answer_keys_are_the_planted_truth(answers):
     from primarycare.case.teaching import teaching_data
 
@@ -473,3 +475,16 @@ def test_wheel_runs_a_primer_notebook_in_a_fresh_venv_outside_the_repository(whe
     assert data.startswith(str(venv)) and data.endswith("primarycare/_data"), data
     errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+@pytest.mark.slow
+def test_problem_set_solution_code_runs():
+    """The code shown in the hidden solutions runs as printed (with the imports at the top of the page)."""
+    text = (TEACHERS / "03-problems.md").read_text(encoding="utf-8")
+    header = re.search(r"```python\n(.*?)```", text, flags=re.S).group(1)
+    snippets = re.findall(r"~~~python\n(.*?)~~~", text, flags=re.S)
+    assert len(snippets) == 4
+    for code in snippets:
+        ns: dict = {}
+        exec(header + code, ns)  # noqa: S102 - the page's own example code
+        assert "td" in ns

@@ -53,6 +53,20 @@ def _randomization_p(td, seed: int = 0) -> float:
     return float(ri.p_value)
 
 
+def _pretest_rejection_rate(slope: float, n_draws: int) -> tuple[float, int]:
+    """Primer 2's Monte Carlo: share of simulated staggered panels whose joint pre-trend test rejects at 5%."""
+    from .. import did, simulate
+
+    rejections = 0
+    for seed in range(n_draws):
+        p = simulate.simulate_staggered(n_units=40, n_periods=12, cohorts={2016: 0.5}, effect=1.0, seed=seed)
+        treated_unit = p["first_treated"] > 0
+        p.loc[treated_unit, "y"] += slope * (p.loc[treated_unit, "time"] - 2016)
+        r = did.event_study(p, outcome="y", unit="unit", time="time", first_treated="first_treated", window=(-5, 5))
+        rejections += r.pretrend["p_value"] < 0.05
+    return rejections / n_draws, n_draws
+
+
 def compute_lab() -> dict[str, Any]:
     """The lab's expected answers: primer chapters 1, 2, 4 and 6 with their default settings and seeds."""
     from .. import did, inference, synth
@@ -76,15 +90,18 @@ def compute_lab() -> dict[str, Any]:
                          window=(-5, 5), reference=-1)
     out["pretrend_F"] = float(es.pretrend["statistic"])
     out["pretrend_p"] = float(es.pretrend["p_value"])
+    # primer 2, exercise ex-es-1: the Monte Carlo cell with slope = 0 (its 60 panels and seeds)
+    out["es_null_reject"], out["es_null_draws"] = _pretest_rejection_rate(slope=0.0, n_draws=60)
     # primer 4
     sc = synth.synthetic_control(td.frame, outcome=y, unit="province", time="year", treated_unit=td.province,
                                  treatment_time=td.reform_year)
     pl = sc.placebo_in_space()
     out.update(sc_att=sc.att, sc_rmspe=sc.pre_rmspe, sc_p=float(pl.p_value), sc_rank=int(pl.rank),
                sc_n=len(pl.ratios))
-    small = synth.synthetic_control(td.frame, outcome=y, unit="province", time="year", treated_unit=td.province,
-                                    treatment_time=td.reform_year, donors=list(td.donors[:5]))
-    out.update(sc5_att=small.att, sc5_rmspe=small.pre_rmspe)
+    for n in (5, 3, 10):  # the "try it" cell's default and the values exercise ex-sc-1 asks for
+        small = synth.synthetic_control(td.frame, outcome=y, unit="province", time="year", treated_unit=td.province,
+                                        treatment_time=td.reform_year, donors=list(td.donors[:n]))
+        out[f"sc{n}_att"], out[f"sc{n}_rmspe"] = small.att, small.pre_rmspe
     # primer 6
     crv = did.twfe(td.frame, outcome=y, unit="province", time="year", treatment="treated", cluster="province")
     out["crv1_p"] = float(crv.p_value)
@@ -136,6 +153,14 @@ def _p(x: float) -> str:
     return "< 0.001" if x < 0.0005 else f"= {x:.3f}"
 
 
+def _vs_nominal(rate: float, n: int, level: float = 0.05) -> str:
+    """How a Monte Carlo rejection rate compares with the test's level, allowing two binomial standard errors."""
+    se = (level * (1 - level) / n) ** 0.5
+    if abs(rate - level) <= 2 * se:
+        return f"close to the test's {level:.0%} level, up to Monte Carlo noise"
+    return f"{'above' if rate > level else 'below'} the test's {level:.0%} level by more than Monte Carlo noise"
+
+
 def _same(a: float, b: float, tol: float = 0.005) -> bool:
     return abs(a - b) < tol
 
@@ -154,9 +179,12 @@ def render(values_lab: dict[str, Any], values_problems: dict[str, dict[str, Any]
         f"| 1, exercise ex-did-2 (`extra_slope = -0.3`) | estimate {_f(v['twfe_slope_m03'])}; the estimate moves by "
         f"{_f(v['twfe_slope_m03'] - v['twfe'])}; the printed formula predicts {_f(v['predicted_shift_m03'])} |",
         f"| 2, pre-trend test | F = {_f(v['pretrend_F'])}, p {_p(v['pretrend_p'])} |",
+        f"| 2, exercise ex-es-1 (`slope = 0`) | the test rejects in {v['es_null_reject']:.0%} of {v['es_null_draws']} "
+        f"panels ({_vs_nominal(v['es_null_reject'], v['es_null_draws'])}) |",
         f"| 4, synthetic control | ATT {_f(v['sc_att'])}, pre-reform RMSPE {_f(v['sc_rmspe'])} |",
         f"| 4, placebos in space | rank {v['sc_rank']} of {v['sc_n']}, p {_p(v['sc_p'])} |",
-        f"| 4, `n_donors = 5` | ATT {_f(v['sc5_att'])}, pre-reform RMSPE {_f(v['sc5_rmspe'])} |",
+        *[f"| 4, `n_donors = {n}`{' (exercise ex-sc-1)' if n != 5 else ''} | ATT {_f(v[f'sc{n}_att'])}, "
+          f"pre-reform RMSPE {_f(v[f'sc{n}_rmspe'])} |" for n in (5, 3, 10)],
         f"| 6, cluster-robust (CRV1) | p {_p(v['crv1_p'])} (not to be trusted with one treated province) |",
         f"| 6, randomization test | p {_p(v['ri_p'])}; the smallest p it can give here is {_f(v['ri_min_p'], 3)} |",
         f"| 6, wild cluster bootstrap (Webb weights) | p {_p(v['wild_p'])} |",
