@@ -3,7 +3,8 @@
 The registries (``data/``) are found, in order: the ``PRIMARYCARE_DATA`` environment variable; the
 repository's own ``data/`` folder when the library runs from a checkout (a ``pyproject.toml`` and
 ``data/provinces.csv`` next to the package); otherwise the copy shipped inside the installed package
-(``primarycare/_data``, put there by the wheel build: see ``setup.py``).
+(``primarycare/_data``, put there by the wheel build: see ``setup.py``); failing that, ``data/`` next to
+the package folder.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def _in_checkout(root: Path) -> bool:
 def _default_data() -> Path:
     if _in_checkout(ROOT):
         return ROOT / "data"
-    return Path(str(resources.files("primarycare") / "_data"))
+    shipped = Path(str(resources.files("primarycare") / "_data"))
+    return shipped if shipped.is_dir() else ROOT / "data"  # a bare copy of the sources keeps using ../data
 
 
 DATA = Path(os.environ.get("PRIMARYCARE_DATA", _default_data()))

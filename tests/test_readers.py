@@ -436,6 +436,34 @@ def test_download_page_gives_the_one_install_command():
     assert '{include} _generated/download.md' in (ROOT / "book" / "download.md").read_text(encoding="utf-8")
 
 
+def test_site_builds_outside_the_full_build_get_the_pages_they_include(tmp_path, monkeypatch):
+    gen = tmp_path / "_generated"
+    monkeypatch.setattr(readers, "GENERATED", gen)
+    monkeypatch.setattr(readers, "FIGURES", gen / "figures")
+    monkeypatch.setattr(readers, "DOWNLOADS", gen / "downloads")
+    calls = []
+
+    def fake_write_pages():
+        calls.append(1)
+        for p in (gen / "figures" / "tile_map.svg", gen / "figures" / "reform_timeline.svg", gen / "sources.md",
+                  gen / "download.md", gen / "downloads" / readers.PRIMER_ZIP,
+                  gen / "downloads" / "primarycare-0.1.0-py3-none-any.whl"):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("x")
+        return []
+
+    monkeypatch.setattr(readers, "write_pages", fake_write_pages)
+    readers.ensure_pages()
+    readers.ensure_pages()
+    assert calls == [1]  # made once when missing, then left alone
+    (gen / "sources.md").unlink()
+    readers.ensure_pages()
+    assert calls == [1, 1]
+    site = tmp_path / "site"
+    copied = readers.publish_downloads(site)
+    assert sorted(p.name for p in copied) == ["primarycare-0.1.0-py3-none-any.whl", readers.PRIMER_ZIP]
+
+
 def test_primer_zip_holds_the_notebooks_without_outputs(tmp_path):
     z = readers.zip_primer(tmp_path)
     with zipfile.ZipFile(z) as zf:

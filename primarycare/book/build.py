@@ -363,6 +363,9 @@ def build_site(quiet: bool = True, all_pages: bool = False) -> None:
     Sphinx rebuilds only changed pages; ``all_pages`` re-writes every page (needed when the config or a
     static asset such as the reader CSS changed, so no page keeps a stale asset reference).
     """
+    from . import readers
+
+    readers.ensure_pages()  # figures, sources table and downloads the pages include (made once if missing)
     SITE_WORK.mkdir(parents=True, exist_ok=True)
     cmd = ["jupyter-book", "build", str(BOOK), "--path-output", str(SITE_WORK)]
     if all_pages:
@@ -381,6 +384,7 @@ def build_site(quiet: bool = True, all_pages: bool = False) -> None:
         shutil.rmtree(staged)
     shutil.copytree(html, staged)
     replace_dir(staged, SITE)
+    readers.publish_downloads(SITE)  # the swap replaced _downloads: the wheel and the primer zip go back in
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             cache["_theme"] = th
             with atomic_write(CACHE_FILE) as fh:
                 json.dump(cache, fh, indent=1, sort_keys=True)
-        readers.publish_downloads(SITE)  # the site's swap replaced _downloads: copy the wheel in again
+        readers.publish_downloads(SITE)  # also when Sphinx was skipped: the wheel may be newer than the pages
     print(f"Done in {time.time() - t0:.1f} s. Open {SITE / 'index.html'}")
     if failures:
         print("Failures (their previous chapters, if any, were kept):", file=sys.stderr)

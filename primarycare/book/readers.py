@@ -163,6 +163,16 @@ def write_pages() -> list[Path]:
     return written
 
 
+def ensure_pages() -> list[Path]:
+    """:func:`write_pages` when something the pages include is missing (a site build outside the full build,
+    e.g. ``python -m primarycare case``, before any full build); otherwise nothing."""
+    needed = [FIGURES / "tile_map.svg", FIGURES / "reform_timeline.svg", GENERATED / "sources.md",
+              GENERATED / "download.md", DOWNLOADS / PRIMER_ZIP]
+    if all(p.exists() for p in needed) and any(DOWNLOADS.glob("primarycare-*.whl")):
+        return []
+    return write_pages()
+
+
 def generated_hash() -> str:
     """Hash of the generated files the pages show (so the site is rebuilt when one of them changes)."""
     h = hashlib.sha256()
