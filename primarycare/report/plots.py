@@ -213,7 +213,7 @@ def min_text_px(fig: Any, shown_width_px: float = 390.0) -> float:
     """
     from matplotlib.text import Text
 
-    fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+    fig.draw_without_rendering()  # creates the tick labels, so they are measured too
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
     width_in = fig.get_size_inches()[0]
     return min(sizes) * shown_width_px / (width_in * 72.0) if sizes else float("inf")
@@ -378,6 +378,7 @@ def reform_timeline(events: pd.DataFrame | None = None, title: str | None = "Ref
     import textwrap
 
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     events = reform_events() if events is None else events
     ev = events.assign(_y=events["case_year"].fillna(events["start_year"]))
@@ -414,8 +415,7 @@ def reform_timeline(events: pd.DataFrame | None = None, title: str | None = "Ref
     ax.set_ylim(-0.7, n - 0.1)
     ax.set_yticks([])
     ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
-    ax.xaxis.set_major_locator(__import__("matplotlib.ticker", fromlist=["MaxNLocator"]).MaxNLocator(
-        integer=True, nbins=6))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     handles = [Line2D([], [], marker="o", color=PALETTE["treated"], ls="none", label="year stated"),
                Line2D([], [], marker="o", mfc="white", mec=PALETTE["treated"], mew=2, ls="none",
                       label="year inferred"),
