@@ -468,7 +468,7 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
     lo, hi = float(d[outcome].min()), float(d[outcome].max())
     pos = (float(me[outcome]) - lo) / (hi - lo) if hi > lo else 0.5
     side = "left" if pos < 0.3 else ("right" if pos > 0.7 else "center")
-    ax.annotate(f"{prov}\n{me[outcome]:.1f} (rank {rank} of {len(d)} from lowest)", (me[outcome], 0),
+    ax.annotate(f"{prov}\n{me[outcome]:.3g} (rank {rank} of {len(d)} from lowest)", (me[outcome], 0),
                 xytext=(0, -16), textcoords="offset points", ha=side, va="top", fontsize=MIN_FONT_PT + 1,
                 fontweight="bold", color=PALETTE["treated"])
     for (_, r), side in zip(d.iloc[[0, -1]].iterrows(), ("left", "right"), strict=True):
@@ -476,7 +476,8 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
             ax.text(r[outcome], 0.2, r["province"], ha=side, va="bottom", fontsize=MIN_FONT_PT,
                     color="#555555")
     ax.set_ylim(-0.75, 0.62)
-    ax.set_xlabel(_ylabel(outcome), fontsize=MIN_FONT_PT + 1)
+    label, unit = indicators.label(outcome), indicators.unit(outcome)
+    ax.set_xlabel(label if unit in label else f"{label} ({unit})", fontsize=MIN_FONT_PT + 1)
     ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
     ax.set_title(title or f"{prov} among {len(d)} provinces, {year}", fontsize=MIN_FONT_PT + 2, loc="left")
     if simulated:
