@@ -362,7 +362,10 @@ def write_toc(case_ids: list[str]) -> None:
     part("Across provinces", ["cases/synthesis"] if (BOOK / "cases" / "synthesis.ipynb").exists() else [])
     part("Methods primer", [f"primer/{p.stem}" for p in sorted((BOOK / "primer").glob("*.ipynb"))
                             if (NOTEBOOKS / "primer" / p.name).exists()])
-    part("Reference", [f for f in ("glossary", "references") if (BOOK / f"{f}.md").exists()])
+    # For teachers: the part's index page first, then its pages in name order (book/teachers/*.md)
+    teachers = sorted((BOOK / "teachers").glob("*.md"), key=lambda p: (p.stem != "index", p.stem))
+    part("For teachers", [f"teachers/{p.stem}" for p in teachers])
+    part("Reference", [f for f in ("glossary", "references", "sources", "download") if (BOOK / f"{f}.md").exists()])
     text = "\n".join(lines) + "\n"
     toc = BOOK / "_toc.yml"
     if not toc.exists() or toc.read_text(encoding="utf-8") != text:
@@ -389,6 +392,9 @@ def build_site(quiet: bool = True, all_pages: bool = False,
     static asset such as the reader CSS changed, so no page keeps a stale asset reference). ``place``
     moves the staged HTML folder over the site (a case run passes its journaled transaction's).
     """
+    from . import readers
+
+    readers.ensure_pages()  # figures, sources table and downloads the pages include (made once if missing)
     SITE_WORK.mkdir(parents=True, exist_ok=True)
     cmd = ["jupyter-book", "build", str(BOOK), "--path-output", str(SITE_WORK)]
     if all_pages:
@@ -408,6 +414,7 @@ def build_site(quiet: bool = True, all_pages: bool = False,
         shutil.rmtree(staged)
     shutil.copytree(html, staged)
     place(staged, SITE)
+    readers.publish_downloads(SITE)  # the swap replaced _downloads: the wheel and the primer zip go back in
 
 
 # --------------------------------------------------------------------------------------------------
@@ -627,8 +634,11 @@ def _build(args: argparse.Namespace) -> int:
 
     write_toc(list(all_cases))
     write_status()
+    from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
+
+    readers.write_pages()
     if not args.no_site:
-        h = site_hash()
+        h = site_hash() + readers.generated_hash()
         if not args.force and cache.get("_site") == h and (SITE / "index.html").exists():
             print("Site sources unchanged: Sphinx build skipped.")
         else:
@@ -639,6 +649,7 @@ def _build(args: argparse.Namespace) -> int:
             cache["_theme"] = th
             with atomic_write(CACHE_FILE) as fh:
                 json.dump(cache, fh, indent=1, sort_keys=True)
+        readers.publish_downloads(SITE)  # also when Sphinx was skipped: the wheel may be newer than the pages
     print(f"Done in {time.time() - t0:.1f} s. Open {SITE / 'index.html'}")
     if failures:
         print("Failures (their previous chapters, if any, were kept):", file=sys.stderr)

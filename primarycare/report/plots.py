@@ -293,3 +293,311 @@ def observed_shares(national: pd.DataFrame, beijing: pd.DataFrame, events: pd.Da
     ax.set_title("Primary-care share of visits: only the years published")
     ax.legend(loc="lower left", fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reader figures for the introduction and the case chapters: sized for a phone column. At the width these
+# are drawn (PHONE_WIDTH inches) every text is at least MIN_FONT_PT points, which is >= 9 CSS px when the
+# image is shown 390 px wide (see :func:`min_text_px`).
+
+PHONE_WIDTH = 5.2  # inches
+MIN_FONT_PT = 10.0  # 10.4 CSS px at 390 px wide, still >= 9 px in a 350 px column (phone margins)
+NO_REFORM = "#f2f2f2"
+YEAR_UNKNOWN = "#d9d9d9"
+
+
+def min_text_px(fig: Any, shown_width_px: float = 390.0) -> float:
+    """Smallest visible text on ``fig`` in CSS px when the image is shown ``shown_width_px`` wide.
+
+    A saved SVG (or a PNG scaled to the column) is drawn ``fig width in inches * 72`` points wide, so a
+    font of ``s`` points appears as ``s * shown_width_px / (width_in * 72)`` px.
+    """
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()  # creates the tick labels, so they are measured too
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    width_in = fig.get_size_inches()[0]
+    return min(sizes) * shown_width_px / (width_in * 72.0) if sizes else float("inf")
+
+
+def _reader_figure(height: float, width: float = PHONE_WIDTH) -> tuple[Any, Any]:
+    fig, ax = _figure(width, height)
+    return fig, ax
+
+
+def tile_grid(path: Any = None) -> pd.DataFrame:
+    """The project's tile grid of the 31 provinces (``data/tile_grid.csv``): ``province``, ``row``, ``col``
+    and ``label`` (``\\n`` marks a line break in a long name).
+
+    The grid is the project's own loose arrangement (north at the top, west on the left), not a map
+    projection and not a boundary file: each province is one equal tile, so small provinces are as visible
+    as large ones.
+    """
+    from pathlib import Path
+
+    from ..data import provinces
+    from ..errors import UserInputError
+    from ..paths import DATA
+
+    p = Path(path) if path is not None else DATA / "tile_grid.csv"
+    grid = pd.read_csv(p, encoding="utf-8")
+    missing = {"province", "row", "col", "label"} - set(grid.columns)
+    if missing:
+        raise UserInputError(f"{p}: the tile grid needs the columns province, row, col and label; missing "
+                             f"{', '.join(sorted(missing))}.")
+    grid["province"] = [provinces.resolve(x) for x in grid["province"]]
+    expected = set(provinces.names())
+    if set(grid["province"]) != expected or grid["province"].duplicated().any():
+        raise UserInputError(f"{p}: the tile grid must list each of the 31 provinces of data/provinces.csv "
+                             f"once; missing {sorted(expected - set(grid['province']))}, duplicated "
+                             f"{sorted(grid.loc[grid['province'].duplicated(), 'province'])}.")
+    if grid[["row", "col"]].duplicated().any():
+        raise UserInputError(f"{p}: two provinces share a tile (row, col): "
+                             f"{grid.loc[grid[['row', 'col']].duplicated(keep=False), 'province'].tolist()}.")
+    grid["label"] = grid["label"].str.replace("\\n", "\n", regex=False)
+    return grid
+
+
+def reform_events(policies: pd.DataFrame | None = None, cases: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Reform rows of ``data/policies.csv`` with the year each case chapter uses, one row per reform.
+
+    Columns: ``reform_id``, ``province`` (or "national"), ``level``, ``name_en``, ``start_year`` (empty when
+    the registry has no year), ``certainty`` (stated / inferred / unknown), ``case_id`` and ``case_year``
+    (the reform year of the case built on this reform, from ``data/cases.yml``; empty when no case) and
+    ``case_year_source``. No year is typed here: all come from the two registries.
+    """
+    from ..case import config as cases_mod
+
+    pol = (policies if policies is not None else cases_mod.policies()).copy()
+    if "id" in pol.columns:
+        pol = pol.set_index("id")
+    cfgs = cases if cases is not None else cases_mod.load_cases()
+    by_reform = {c.reform: c for c in cfgs.values()}
+    rows = []
+    for rid, r in pol.iterrows():
+        case = by_reform.get(rid)
+        year = pd.to_numeric(pd.Series([r["start_year"]]), errors="coerce").iloc[0]
+        rows.append({"reform_id": rid, "province": r["province"], "level": r["level"], "name_en": r["name_en"],
+                     "start_year": None if pd.isna(year) else int(year), "certainty": r["certainty"],
+                     "case_id": case.case_id if case else None,
+                     "case_year": int(case.reform_year) if case else None,
+                     "case_year_source": case.reform_year_source if case else None})
+    out = pd.DataFrame(rows)
+    for c in ("start_year", "case_year"):
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+def _province_years(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per reforming province: the year shown on its tile and how that year is known."""
+    ev = events[events["level"].isin(["province", "city"])]
+    rows = []
+    for prov, g in ev.groupby("province", sort=False):
+        case = g[g["case_year"].notna()]
+        if len(case):
+            r = case.iloc[0]
+            assumed = r["certainty"] == "unknown" or pd.isna(r["start_year"])
+            rows.append({"province": prov, "year": int(r["case_year"]), "kind": "assumed" if assumed else "known",
+                         "case": True})
+            continue
+        known = g[g["start_year"].notna()].sort_values("start_year")
+        if len(known):
+            rows.append({"province": prov, "year": int(known.iloc[0]["start_year"]), "kind": "known",
+                         "case": False})
+        else:
+            rows.append({"province": prov, "year": None, "kind": "unknown", "case": False})
+    return pd.DataFrame(rows, columns=["province", "year", "kind", "case"])
+
+
+def tile_map(grid: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+             title: str | None = "Provinces with a reform in the registry") -> Any:
+    """Tile-grid map of the 31 provinces: reforming provinces coloured by reform year.
+
+    A province is coloured when ``data/policies.csv`` has a province- or city-level reform for it; the
+    colour and the tile's second line give the year its case chapter uses (``data/cases.yml``) or, for a
+    province without a case, the earliest start year in the registry. A year marked ``*`` is assumed in
+    the case configuration because the sources state none; "year ?" means the registry has no year.
+    Case provinces have a thick outline. Years come from the registries only (:func:`reform_events`).
+    """
+    import matplotlib as mpl
+    from matplotlib.patches import Patch, Rectangle
+
+    grid = tile_grid() if grid is None else grid
+    events = reform_events() if events is None else events
+    years = _province_years(events).set_index("province")
+    known = sorted({int(y) for y in years["year"].dropna()})
+    cmap = mpl.colormaps["viridis"]
+    colour = {y: cmap(0.15 + 0.75 * i / max(1, len(known) - 1)) for i, y in enumerate(known)}
+    nrow, ncol = int(grid["row"].max()) + 1, int(grid["col"].max()) + 1
+    fig, ax = _reader_figure(height=PHONE_WIDTH * nrow / ncol + 0.45)
+    ax.set_axis_off()
+    ax.grid(False)
+    for r in grid.itertuples(index=False):
+        x, y = r.col, nrow - 1 - r.row
+        info = years.loc[r.province] if r.province in years.index else None
+        face, hatch, text_colour, second = NO_REFORM, None, "#333333", ""
+        if info is not None:
+            if info["kind"] == "unknown":
+                face, hatch, second = YEAR_UNKNOWN, "///", "year ?"
+            else:
+                face = colour[int(info["year"])]
+                text_colour = "white" if known.index(int(info["year"])) < len(known) * 0.6 else "black"
+                second = f"{int(info['year'])}" + ("*" if info["kind"] == "assumed" else "")
+        is_case = info is not None and bool(info["case"])
+        ax.add_patch(Rectangle((x + 0.04, y + 0.04), 0.92, 0.92, facecolor=face, hatch=hatch,
+                               edgecolor="black" if is_case else "#9a9a9a", lw=2.4 if is_case else 0.6))
+        ax.text(x + 0.5, y + (0.62 if second else 0.5), r.label, ha="center", va="center",
+                fontsize=MIN_FONT_PT, color=text_colour, linespacing=0.95)
+        if second:
+            ax.text(x + 0.5, y + 0.2, second, ha="center", va="center", fontsize=MIN_FONT_PT + 1,
+                    fontweight="bold", color=text_colour)
+    ax.set_xlim(0, ncol)
+    ax.set_ylim(0, nrow)
+    ax.set_aspect("equal")
+    handles = [Patch(facecolor=colour[y], label=str(y)) for y in known]
+    handles += [Patch(facecolor=YEAR_UNKNOWN, hatch="///", label="year not stated"),
+                Patch(facecolor=NO_REFORM, edgecolor="#9a9a9a", label="no reform"),
+                Patch(facecolor="white", edgecolor="black", lw=2.4, label="case chapter")]
+    # the empty north-west corner of the grid holds the legend, the south-east corner the note
+    ax.legend(handles=handles, loc="upper left", ncol=2, fontsize=MIN_FONT_PT, frameon=False,
+              bbox_to_anchor=(0.0, 1.0), handlelength=1.2, columnspacing=0.8, borderaxespad=0.1)
+    if any(years["kind"] == "assumed"):
+        ax.text(ncol, 0.05, "* year assumed in\nthe case settings:\nthe sources\nstate none", ha="right",
+                va="bottom", fontsize=MIN_FONT_PT, color="#333333")
+    if title:
+        ax.set_title(title, fontsize=MIN_FONT_PT + 2, loc="left")
+    return fig
+
+
+def reform_timeline(events: pd.DataFrame | None = None, title: str | None = "Reform timeline") -> Any:
+    """Every reform of ``data/policies.csv`` on one time axis, one row each, with the reform's name above it.
+
+    Filled circle: start year stated in a source; open circle: inferred from a source; diamond: the year a
+    case chapter assumes because the sources state none; "year not stated" for a reform with no year. Years
+    come from the registries only (:func:`reform_events`).
+    """
+    import textwrap
+
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    events = reform_events() if events is None else events
+    ev = events.assign(_y=events["case_year"].fillna(events["start_year"]))
+    ev = ev.assign(_known=ev["_y"].notna()).sort_values(["_known", "_y"], ascending=[False, True],
+                                                      na_position="last").reset_index(drop=True)
+    yrs = ev["_y"].dropna().astype(int)
+    lo, hi = (int(yrs.min()) - 1, int(yrs.max()) + 1) if len(yrs) else (2010, 2026)
+    row_h = 0.62
+    fig, ax = _reader_figure(height=1.3 + row_h * len(ev))
+    ax.grid(axis="x", alpha=0.3)
+    ax.grid(axis="y", visible=False)
+    ax.spines["left"].set_visible(False)
+    n = len(ev)
+    for i, r in ev.iterrows():
+        y = n - 1 - i
+        where = r["province"] if r["province"] != "national" else "National"
+        name = str(r["name_en"])
+        label = name if name.lower().startswith(where.lower()) else f"{where}: {name}"
+        label = textwrap.shorten(label, width=64, placeholder="...")
+        ax.text(lo, y + 0.3, label, fontsize=MIN_FONT_PT, va="bottom", ha="left", color="#222222")
+        if pd.isna(r["_y"]):
+            ax.text(lo, y, "year not stated in the sources", fontsize=MIN_FONT_PT, va="center", ha="left",
+                    color="#777777", style="italic")
+            continue
+        year = int(r["_y"])
+        if pd.isna(r["start_year"]):
+            ax.plot(year, y, marker="D", ms=8, color=PALETTE["facts"], mec="black", ls="none")
+        elif r["certainty"] == "stated":
+            ax.plot(year, y, marker="o", ms=9, color=PALETTE["treated"], ls="none")
+        else:
+            ax.plot(year, y, marker="o", ms=9, mfc="white", mec=PALETTE["treated"], mew=2, ls="none")
+        ax.plot([lo, year], [y, y], color="#cccccc", lw=1, zorder=0)
+    ax.set_xlim(lo - 0.3, hi + 0.3)
+    ax.set_ylim(-0.7, n - 0.1)
+    ax.set_yticks([])
+    ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    handles = [Line2D([], [], marker="o", color=PALETTE["treated"], ls="none", label="year stated"),
+               Line2D([], [], marker="o", mfc="white", mec=PALETTE["treated"], mew=2, ls="none",
+                      label="year inferred"),
+               Line2D([], [], marker="D", color=PALETTE["facts"], mec="black", ls="none",
+                      label="assumed by a case")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=MIN_FONT_PT, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=MIN_FONT_PT + 2, loc="left")
+    return fig
+
+
+def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, year: int,
+                      title: str | None = None) -> Any:
+    """Where one province stands among all provinces in one year: a dot strip of ``outcome``.
+
+    ``panel_wide`` has one row per province-year with the outcome column and, optionally,
+    ``<outcome>_status`` (:func:`primarycare.data.panel.wide`). Each province is a dot; the named
+    province is drawn large and labelled, the median is a dashed line, and the lowest and highest
+    provinces are named. A strip drawn from any simulated value carries the SIMULATED DATA mark.
+    """
+    from ..data import provinces
+    from ..errors import UserInputError
+
+    if outcome not in panel_wide.columns:
+        raise UserInputError(f"province_position: outcome {outcome!r} is not a column of panel_wide; "
+                             f"expected one of the indicator columns, e.g. {', '.join(map(str, panel_wide.columns[2:5]))}.")
+    prov = provinces.resolve(province)
+    d = panel_wide.loc[(panel_wide["year"] == year) & panel_wide[outcome].notna()]
+    if prov not in set(d["province"]):
+        raise UserInputError(f"province_position: no {outcome} value for {prov} in {year} in panel_wide; "
+                             f"choose a year the panel covers ({int(panel_wide['year'].min())}-"
+                             f"{int(panel_wide['year'].max())}).")
+    d = d.sort_values(outcome).reset_index(drop=True)
+    status_col = f"{outcome}_status"
+    simulated = bool(status_col not in d.columns or d[status_col].eq("simulated").any())
+    fig, ax = _reader_figure(height=2.3)
+    ax.grid(axis="y", visible=False)
+    ax.spines["left"].set_visible(False)
+    ax.set_yticks([])
+    jitter = np.where(np.arange(len(d)) % 2 == 0, -0.08, 0.08)
+    others = d["province"] != prov
+    ax.scatter(d.loc[others, outcome], jitter[others.to_numpy()], s=40, color=PALETTE["placebo"],
+               edgecolor="#555555", lw=0.5, zorder=2)
+    me = d.loc[~others].iloc[0]
+    rank = int(d.index[~others][0]) + 1
+    ax.scatter([me[outcome]], [0], s=150, color=PALETTE["treated"], edgecolor="black", zorder=3)
+    med = float(d[outcome].median())
+    ax.axvline(med, color=PALETTE["national"], ls="--", lw=1.2, zorder=1)
+    ax.text(med, 0.42, "median", ha="center", va="bottom", fontsize=MIN_FONT_PT, color="#555555")
+    lo, hi = float(d[outcome].min()), float(d[outcome].max())
+    pos = (float(me[outcome]) - lo) / (hi - lo) if hi > lo else 0.5
+    side = "left" if pos < 0.3 else ("right" if pos > 0.7 else "center")
+    ax.annotate(f"{prov}\n{me[outcome]:.3g} (rank {rank} of {len(d)} from lowest)", (me[outcome], 0),
+                xytext=(0, -16), textcoords="offset points", ha=side, va="top", fontsize=MIN_FONT_PT + 1,
+                fontweight="bold", color=PALETTE["treated"])
+    for (_row, r), side in zip(d.iloc[[0, -1]].iterrows(), ("left", "right"), strict=True):
+        if r["province"] != prov:
+            ax.text(r[outcome], 0.2, r["province"], ha=side, va="bottom", fontsize=MIN_FONT_PT,
+                    color="#555555")
+    ax.set_ylim(-0.75, 0.62)
+    label, unit = indicators.label(outcome), indicators.unit(outcome)
+    ax.set_xlabel(label if unit in label else f"{label} ({unit})", fontsize=MIN_FONT_PT + 1)
+    ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
+    ax.set_title(title or f"{prov} among {len(d)} provinces, {year}", fontsize=MIN_FONT_PT + 2, loc="left")
+    if simulated:
+        stamp(ax)
+        ax.texts[-1].set_fontsize(MIN_FONT_PT)  # the project's stamp, at the phone-legible size
+        stamp(fig, note=False)
+    return fig
+
+
+def save_svg(fig: Any, path: Any) -> None:
+    """Write ``fig`` as SVG, byte-for-byte the same for the same figure (fixed id salt, no date).
+
+    Text is kept as paths, so the figure looks the same where the font is not installed.
+    """
+    from pathlib import Path
+
+    import matplotlib as mpl
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with mpl.rc_context({"svg.hashsalt": "primarycare"}):
+        fig.savefig(p, format="svg", metadata={"Date": None})

@@ -1,0 +1,198 @@
+"""Reader pages the book build generates: introduction figures, the sources table and the downloads.
+
+Called by :mod:`primarycare.book.build` (``write_pages`` before Sphinx, ``publish_downloads`` after it).
+Everything is written under ``book/_generated`` (the figures, ``sources.md``, ``download.md``, the wheel
+and a zip of the primer notebooks), which the Markdown pages include or link; the downloads are then
+copied into the site's ``_downloads/`` folder, so the built site (also offline) serves them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserInputError
+from ..files import atomic_write
+from ..paths import DATA, ROOT
+
+GENERATED = ROOT / "book" / "_generated"
+FIGURES = GENERATED / "figures"
+DOWNLOADS = GENERATED / "downloads"
+PRIMER_ZIP = "primer-notebooks.zip"
+# what a source distribution of the package needs (see pyproject.toml, setup.py, MANIFEST.in)
+_PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
+
+
+def write_figures(out: Path = FIGURES) -> list[Path]:
+    """The introduction's tile-grid map and reform timeline as SVG (``book/_generated/figures``).
+
+    A file is replaced only when its bytes change (the SVG is deterministic: see
+    :func:`primarycare.report.plots.save_svg`), so an unchanged build does not rebuild the site.
+    """
+    from ..report import plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in (("tile_map", plots.tile_map), ("reform_timeline", plots.reform_timeline)):
+        fig = make()
+        target = out / f"{name}.svg"
+        tmp = out / f".{name}.svg.tmp"
+        plots.save_svg(fig, tmp)
+        if not target.exists() or target.read_bytes() != tmp.read_bytes():
+            tmp.replace(target)
+        else:
+            tmp.unlink()
+        written.append(target)
+    return written
+
+
+def sources_table(path: Path | None = None) -> pd.DataFrame:
+    """``data/sources.csv``: one row per seed document (key = its file name), all fields as text."""
+    p = path or DATA / "sources.csv"
+    df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
+    need = ["key", "title", "issuer_publisher", "date", "kind", "language", "note"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise UserInputError(f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(need)}.")
+    empty = [(i + 2, c) for c in need for i, v in enumerate(df[c]) if not v.strip()]
+    if empty:
+        line, col = empty[0]
+        raise UserInputError(f"{p}, line {line}, column {col} is empty: write the value or \"not stated\".")
+    return df[need]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_sources_table(out: Path = GENERATED / "sources.md") -> Path:
+    """The sources table as Markdown, included by ``book/sources.md``: one row per document, then the notes.
+
+    The key (the document's file name in the seed folder, which the facts register and the policy
+    registry cite) is shown only as a key, never as a title.
+    """
+    df = sources_table()
+    lines = ["| Title | Issued or published by | Date | Kind | Key |", "|---|---|---|---|---|"]
+    for r in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in (r.title, r.issuer_publisher, r.date,
+                                                          f"{r.kind}; {r.language}")) + f" | `{r.key}` |")
+    lines += ["", "Notes on each document (what it reports, and why a field says \"not stated\"):", ""]
+    lines += [f"- `{r.key}`: {_cell(r.note)}" for r in df.itertuples(index=False)]
+    _write_if_changed(out, "\n".join(lines) + "\n")
+    return out
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        with atomic_write(path) as fh:
+            fh.write(text)
+
+
+def build_wheel(out: Path = DOWNLOADS) -> Path:
+    """Build the package's wheel (offline: no build isolation, no index) into ``out``; return its path.
+
+    The sources are copied to a temporary folder first, so no ``build/`` or ``*.egg-info`` folder is left
+    in the repository and a module deleted from the source cannot survive in a stale build folder.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="primarycare-wheel-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in _PACKAGE_FILES:
+            if (ROOT / name).exists():
+                shutil.copy2(ROOT / name, src / name)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+        shutil.copytree(ROOT / "primarycare", src / "primarycare", ignore=ignore)
+        shutil.copytree(ROOT / "data", src / "data", ignore=ignore)
+        dist = Path(tmp) / "dist"
+        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+               "--quiet", str(src), "-w", str(dist)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(dist.glob("primarycare-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
+            raise UserInputError("Building the primarycare wheel failed (pip wheel needs setuptools and wheel "
+                                 f"installed; see requirements-dev.txt). Last lines of its output: {tail}")
+        for old in out.glob("primarycare-*.whl"):
+            old.unlink()
+        target = out / wheels[0].name
+        shutil.copy2(wheels[0], target)
+    return target
+
+
+def zip_primer(out: Path = DOWNLOADS) -> Path:
+    """The primer notebooks (no outputs: as committed) in one zip, with fixed timestamps (reproducible)."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / PRIMER_ZIP
+    tmp = out / f".{PRIMER_ZIP}.tmp"
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for nb in sorted((ROOT / "notebooks" / "primer").glob("*.ipynb")):
+            info = zipfile.ZipInfo(f"primer/{nb.name}", date_time=(2020, 1, 1, 0, 0, 0))
+            zf.writestr(info, nb.read_bytes())
+    tmp.replace(target)
+    return target
+
+
+def download_text(wheel_name: str) -> str:
+    """The generated part of the "Download and run" page: links and the one install command."""
+    return (f"- The library with its data registries and the simulated panel: "
+            f"<a href=\"_downloads/{wheel_name}\" download>{wheel_name}</a>\n"
+            f"- The methods-primer notebooks (no outputs): "
+            f"<a href=\"_downloads/{PRIMER_ZIP}\" download>{PRIMER_ZIP}</a>\n\n"
+            "Install it, with the packages it needs, in one command (run it in the folder you saved the file "
+            "to):\n\n"
+            f"```bash\npip install {wheel_name}\n```\n")
+
+
+def write_pages() -> list[Path]:
+    """Everything the reader pages include, before Sphinx runs: figures, sources table, downloads."""
+    written = write_figures()
+    written.append(write_sources_table())
+    wheel = build_wheel()
+    written += [wheel, zip_primer()]
+    page = GENERATED / "download.md"
+    _write_if_changed(page, download_text(wheel.name))
+    written.append(page)
+    return written
+
+
+def ensure_pages() -> list[Path]:
+    """:func:`write_pages` when something the pages include is missing (a site build outside the full build,
+    e.g. ``python -m primarycare case``, before any full build); otherwise nothing."""
+    needed = [FIGURES / "tile_map.svg", FIGURES / "reform_timeline.svg", GENERATED / "sources.md",
+              GENERATED / "download.md", DOWNLOADS / PRIMER_ZIP]
+    if all(p.exists() for p in needed) and any(DOWNLOADS.glob("primarycare-*.whl")):
+        return []
+    return write_pages()
+
+
+def generated_hash() -> str:
+    """Hash of the generated files the pages show (so the site is rebuilt when one of them changes)."""
+    h = hashlib.sha256()
+    files = sorted([*FIGURES.glob("*.svg"), GENERATED / "sources.md", GENERATED / "download.md"])
+    for p in files:
+        if p.exists():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def publish_downloads(site: Path) -> list[Path]:
+    """Copy the wheel and the primer zip into ``<site>/_downloads`` (the links on the download page)."""
+    target = site / "_downloads"
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("primarycare-*.whl"):
+        old.unlink()
+    copied = []
+    for f in [*DOWNLOADS.glob("primarycare-*.whl"), DOWNLOADS / PRIMER_ZIP]:
+        if f.exists():
+            shutil.copy2(f, target / f.name)
+            copied.append(target / f.name)
+    return copied
