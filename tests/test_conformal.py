@@ -1,4 +1,4 @@
-"""Tests for conformal inference for synthetic control (Chernozhukov, Wuethrich and Zhu 2021):
+"""Tests for conformal inference for synthetic control (Chernozhukov, Wüthrich and Zhu 2021):
 primarycare.methods.conformal through SyntheticControl.conformal.
 
 Oracle: diff-diff 3.13.0 (oracles.md: its per-period intervals, moving-block permutations with p > alpha

@@ -112,7 +112,7 @@ _CITE = re.compile(r"([A-Z][A-Za-z'\u00C0-\u017F\-]+)(?: et al\.?| and [A-Z][A-Z
                    r"(?:'s)?,? \(?((?:19|20)\d\d)\)?")
 _NOT_AUTHORS = {"January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
                 "November", "December", "In", "Since", "From", "After", "Before", "By", "Until", "The", "Year",
-                "Seed", "National", "Assumed", "Dropping", "Reform", "China", "Chinese"}
+                "Seed", "National", "Assumed", "Dropping", "Reform", "China", "Chinese", "For", "Years"}
 # cited under a working-paper year, listed under the published version
 _ALIASES = {("Gardner", "2021"): ("Gardner", "2022")}
 

@@ -532,11 +532,12 @@ def position_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
     for o in case.outcomes:
         if o not in wide:
             continue
+        st = f"{o}_status"
         for y in dict.fromkeys((case.reform_year - 1, case.window[1])):
-            w = wide[wide[TIME] == y][[UNIT, o]].dropna()
-            out.append(w.rename(columns={o: "value"}).assign(outcome=o, year=y,
-                                                            treated=w[UNIT] == case.province))
-    cols = ["outcome", "year", UNIT, "value", "treated"]
+            w = wide[wide[TIME] == y][[UNIT, o] + ([st] if st in wide else [])].dropna(subset=[o])
+            w = w.rename(columns={o: "value", st: "status"})
+            out.append(w.assign(outcome=o, year=y, treated=w[UNIT] == case.province))
+    cols = ["outcome", "year", UNIT, "value", "status", "treated"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 

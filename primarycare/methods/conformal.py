@@ -1,4 +1,4 @@
-"""Conformal inference for synthetic control (Chernozhukov, Wuethrich and Zhu 2021, JASA 116(536)).
+"""Conformal inference for synthetic control (Chernozhukov, Wüthrich and Zhu 2021, JASA 116(536)).
 
 Placebos in space (Abadie et al. 2010) ask whether the treated province's gap is unusual among donors.
 Conformal inference asks instead, for one treated unit, which effects are compatible with the treated
@@ -246,7 +246,7 @@ def _block_collapse(y1: np.ndarray, Y0: np.ndarray, n_pre: int, n_post: int) -> 
 
 @dataclass
 class ConformalSC(Estimate):
-    """Conformal confidence intervals for a synthetic control (Chernozhukov, Wuethrich and Zhu 2021).
+    """Conformal confidence intervals for a synthetic control (Chernozhukov, Wüthrich and Zhu 2021).
 
     ``table``: one row per post period with ``period``, ``estimate`` (gap of the treated unit to the
     pre-period simplex least-squares fit), ``lower``, ``upper`` (the per-period interval; ``-inf``/``inf``
@@ -558,7 +558,7 @@ def conformal_intervals(
         n_obs=int(Y.size),
         alpha=alpha,
         inference=(
-            f"conformal test inversion (Chernozhukov, Wuethrich and Zhu 2021), {scheme.replace('_', '-')} "
+            f"conformal test inversion (Chernozhukov, Wüthrich and Zhu 2021), {scheme.replace('_', '-')} "
             f"permutations; interval for the {avg['method']}{status.get(str(avg['status']), '')}; "
             f"values with p > alpha kept"
         ),

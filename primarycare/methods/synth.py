@@ -5,7 +5,7 @@ decade of data. :func:`synthetic_control` builds a weighted average of donor pro
 non-negative and summing to one) that reproduces the treated province before the reform; the gap after
 the reform is the estimated effect. Inference is by placebos (:meth:`SyntheticControl.placebo_in_space`),
 as in Abadie et al. (2010), or by conformal inference (:meth:`SyntheticControl.conformal`, Chernozhukov,
-Wuethrich and Zhu 2021; the code is in :mod:`primarycare.methods.conformal`). Synthetic
+Wüthrich and Zhu 2021; the code is in :mod:`primarycare.methods.conformal`). Synthetic
 difference-in-differences lives in :mod:`primarycare.methods.sdid`; ``synthetic_did`` and ``SyntheticDiD``
 are re-exported here so ``from primarycare.methods.synth import synthetic_did`` keeps working.
 
@@ -598,7 +598,7 @@ class SyntheticControl(Estimate):
         n_grid: int = 100,
         refine: bool = True,
     ) -> Any:
-        """Conformal per-period and average-effect intervals (Chernozhukov, Wuethrich and Zhu 2021) by
+        """Conformal per-period and average-effect intervals (Chernozhukov, Wüthrich and Zhu 2021) by
         test inversion with permutations of the periods; values with p > alpha are kept. Returns a
         :class:`~primarycare.methods.conformal.ConformalSC` (``.table``, ``.average``, ``.summary()``).
         Intervals are ``(-inf, inf)``, with a note, when too few periods exist to reject anything at
