@@ -300,28 +300,19 @@ def _finish_notebook(path: Path, title: str) -> None:
 
 
 def write_status() -> None:
-    """``book/_generated/status.md``: the data status of this build, included by the landing page."""
+    """``book/_generated/status.md`` (the landing page's data-status paragraph) and ``footer.html`` (read by
+    :mod:`primarycare.book.sphinx_ext` for every page's footer), both following the panel's status."""
     from primarycare import data
+    from primarycare.report import words
 
     panel = data.load_panel()
     counts = panel["status"].value_counts()
     n_sim, n_obs = int(counts.get("simulated", 0)), int(counts.get("observed", 0))
-    if n_obs == 0:
-        text = (f"**This build uses the simulated teaching panel only** ({n_sim:,} simulated values, none "
-                "observed). No province-by-year yearbook panel could be downloaded where it was built, so the "
-                "panel was generated from a documented model with reform effects planted in it "
-                "(`data/README.md`). The case chapters therefore demonstrate the methods on data where the true "
-                "effect is known; **they are not findings about the real provinces**. Every chart and table "
-                "built from simulated values is marked SIMULATED DATA. Figures reported in the sources "
-                "(the facts register) are real and are shown as such.")
-    else:
-        text = (f"This build's panel has **{n_obs:,} observed** values (imported with `scripts/import_data.py`) "
-                f"and **{n_sim:,} simulated** values. Each chapter's data-status box says which values it uses; "
-                "estimates that rest on simulated values are not findings about the real provinces.")
-    out = GENERATED / "status.md"
-    if not out.exists() or out.read_text(encoding="utf-8") != text + "\n":
-        with atomic_write(out) as fh:
-            fh.write(text + "\n")
+    for name, text in (("status.md", words.book_status(n_sim, n_obs)), ("footer.html", words.footer(n_sim, n_obs))):
+        out = GENERATED / name
+        if not out.exists() or out.read_text(encoding="utf-8") != text + "\n":
+            with atomic_write(out) as fh:
+                fh.write(text + "\n")
 
 
 def failure_message(res: dict[str, Any]) -> str:
@@ -376,12 +367,15 @@ def write_toc(case_ids: list[str]) -> None:
 def site_hash() -> str:
     files = [p for p in BOOK.rglob("*") if p.is_file() and "_build" not in p.parts and "_generated" not in p.parts
              and ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")]
-    return _hash_files(files)
+    status = [GENERATED / n for n in ("status.md", "footer.html") if (GENERATED / n).exists()]
+    return _hash_files(files + status)
 
 
 def theme_hash() -> str:
-    """Hash of what every page depends on (config and static assets): a change re-writes all pages."""
-    return _hash_files([BOOK / "_config.yml", *sorted(p for p in (BOOK / "_static").rglob("*") if p.is_file())])
+    """Hash of what every page depends on (config, static assets, the footer): a change re-writes all pages."""
+    footer = [GENERATED / "footer.html"] if (GENERATED / "footer.html").exists() else []
+    return _hash_files([BOOK / "_config.yml", *sorted(p for p in (BOOK / "_static").rglob("*") if p.is_file()),
+                        *footer])
 
 
 def build_site(quiet: bool = True, all_pages: bool = False,

@@ -31,6 +31,14 @@ def _theme_defaults(app, config) -> None:
     context = dict(config.html_context or {})
     context.setdefault("default_mode", "light")  # pydata-sphinx-theme reads it from html_context
     config.html_context = context
+    # the footer follows the data status of this build (written by primarycare.book.build.write_status)
+    from pathlib import Path
+
+    footer = Path(app.srcdir) / "_generated" / "footer.html"
+    if footer.exists():
+        opts = dict(config.html_theme_options or {})
+        opts["extra_footer"] = footer.read_text(encoding="utf-8")
+        config.html_theme_options = opts
 
 
 def setup(app) -> dict:

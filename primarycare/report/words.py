@@ -452,3 +452,34 @@ def at_a_glance(result: CaseResult, province_label: str, reform_label: str) -> s
         lines.append("\n" + _("**Simulated data.** These numbers come from a simulated panel with planted effects: "
                               "they show how the methods behave, not what the reform did."))
     return "\n".join(lines)
+
+
+def book_status(n_sim: int, n_obs: int) -> str:
+    """The landing page's data-status paragraph for the whole build (Markdown)."""
+    if n_obs == 0:
+        return _("**This build uses the simulated teaching panel only** ({n_sim:,} simulated values, none observed). "
+                 "No province-by-year yearbook panel could be downloaded where it was built, so the panel was "
+                 "generated from a documented model with reform effects planted in it (`data/README.md`). The case "
+                 "chapters therefore demonstrate the methods on data where the true effect is known; **they are not "
+                 "findings about the real provinces**. Every chart and table built from simulated values is marked "
+                 "SIMULATED DATA. Figures reported in the sources (the facts register) and the national series of "
+                 "the real-record chapter are real and are shown as such.").format(n_sim=n_sim)
+    if n_sim == 0:
+        return _("**Every value in this build's panel is observed** ({n_obs:,} values, imported by the user). The "
+                 "chapters describe the data as imported.").format(n_obs=n_obs)
+    return _("This build's panel has **{n_obs:,} observed** values (imported) and **{n_sim:,} simulated** values. Each "
+             "chapter's data-status box says which values it uses; estimates that rest on simulated values are not "
+             "findings about the real provinces, and observed values are never compared with simulated ones.").format(
+        n_obs=n_obs, n_sim=n_sim)
+
+
+def footer(n_sim: int, n_obs: int) -> str:
+    """The footer of every page (HTML), following the panel's status."""
+    if n_obs == 0:
+        return _("<p>Case chapters built from the simulated teaching panel demonstrate methods; they are not findings "
+                 "about the real provinces. See the data chapter for the status of every value.</p>")
+    if n_sim == 0:
+        return _("<p>Every value in this build's provincial panel is observed (imported by the user). See the data "
+                 "chapter for the source of every value.</p>")
+    return _("<p>This build mixes observed and simulated values; each chapter says which it uses, and results on "
+             "simulated values are not findings about the real provinces.</p>")
