@@ -54,7 +54,8 @@ class CaseResult:
         return self.estimates[self.estimates["section"] == "main"].reset_index(drop=True)
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``results.json`` (everything) and ``estimates.csv`` (the summary table) to ``directory``."""
+        """Write ``results.json`` (everything), ``estimates.csv`` (the summary table) and ``panel.csv`` (the
+        slice of the panel the case used, with status and source) to ``directory``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -66,6 +67,9 @@ class CaseResult:
             json.dump(payload, fh, ensure_ascii=False, indent=1)
         with atomic_write(d / "estimates.csv") as fh:
             self.estimates.assign(case_id=self.config["case_id"]).to_csv(fh, index=False)
+        if "panel_slice" in self.tables:  # the values the chapter used, with their status and source
+            with atomic_write(d / "panel.csv") as fh:
+                self.tables["panel_slice"].to_csv(fh, index=False)
         return d
 
     @classmethod

@@ -512,6 +512,8 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
     tables["donors"] = donor_table(case)
     tables["planted"] = planted_tab
     tables["position"] = position_table(wide, case)
+    tables["panel_slice"] = panel[panel[UNIT].isin([case.province, *case.donors]) & panel["indicator"].isin(case.outcomes)
+                                  & panel[TIME].between(*case.window)].reset_index(drop=True)
     facts = _attempt(problems, "facts_register", "", lambda: province_facts(case))
     if facts is not None:
         tables["facts"] = facts
