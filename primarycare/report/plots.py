@@ -24,11 +24,12 @@ PALETTE = {"treated": "#c0392b", "synthetic": "#2c3e50", "national": "#7f8c8d", 
 STAMP = "SIMULATED DATA"
 
 
-def _figure(width: float = 7.5, height: float = 4.2, ncols: int = 1) -> tuple[Any, Any]:
+def _figure(width: float = 5.2, height: float = 3.6, ncols: int = 1) -> tuple[Any, Any]:
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    mpl.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
+    mpl.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 10,
+                         "xtick.labelsize": 10, "ytick.labelsize": 10,
                          "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False,
                          "axes.grid": True, "grid.alpha": 0.3})
     fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
@@ -36,7 +37,7 @@ def _figure(width: float = 7.5, height: float = 4.2, ncols: int = 1) -> tuple[An
     return fig, axes
 
 
-def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str | None = None) -> Any:
+def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str | None = None) -> Any:
     """Mark a figure (or one axes) as drawn from simulated values: the project's one "SIMULATED DATA" stamp.
 
     On a ``Figure``: large translucent diagonal text plus, with ``note``, a small vertical note at the
@@ -49,13 +50,13 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = True, text: str |
     text = _(STAMP) if text is None else text
     if hasattr(target, "transAxes"):  # an Axes
         target.text(0.99, 0.02, text, transform=target.transAxes, ha="right", va="bottom",
-                    fontsize=9, color="#b00020", alpha=0.8, fontweight="bold")
+                    fontsize=10, color="#b00020", alpha=0.8, fontweight="bold")
         return target
     target.text(0.5, 0.5, text, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
                 alpha=0.16, fontweight="bold", zorder=100)
     if note:
         target.text(0.999, 0.5, _("Simulated data: shows the method, not the reform's real effect"),
-                    ha="right", va="center", rotation=90, fontsize=7, color="#c0392b")
+                    ha="right", va="center", rotation=90, fontsize=10, color="#c0392b")
         engine = target.get_layout_engine()
         if engine is not None and hasattr(engine, "set"):
             with contextlib.suppress(TypeError):  # a layout engine without padding settings
@@ -92,7 +93,7 @@ def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFr
             ax.scatter(pd.to_numeric(f["year"]), pd.to_numeric(f["value"]), marker="D", s=60, zorder=5,
                        color=PALETTE["facts"], edgecolor="black", label=_("Reported figure (facts register)"))
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
-    ax.annotate(_("reform"), (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=9, va="top")
+    ax.annotate(_("reform"), (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=10, va="top")
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
     ax.set_title(title or _(indicators.label(outcome)))
@@ -185,7 +186,7 @@ def synth_gap(gaps: pd.DataFrame, outcome: str, treated: str, reform_year: int, 
 
 def permutation(dist: pd.DataFrame, outcome: str, observed: float, simulated: bool = True) -> Any:
     """Randomization distribution of the TWFE estimate with the observed estimate marked."""
-    fig, ax = _figure(6.5, 3.4)
+    fig, ax = _figure(PHONE_WIDTH, 3.2)
     x = dist.loc[dist["outcome"] == outcome, "estimate"].to_numpy(float)
     ax.hist(x, bins=min(40, max(10, len(x) // 5)), color=PALETTE["placebo"], edgecolor="white",
             label=_("Placebo reassignments"))
@@ -201,7 +202,7 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
            title: str = "Estimates across cases") -> Any:
     """Forest plot: one row per estimate (point and 95% CI), planted effects as open green diamonds."""
     e = estimates.reset_index(drop=True)
-    fig, ax = _figure(8, max(2.5, 0.32 * len(e) + 1.2))
+    fig, ax = _figure(PHONE_WIDTH, max(2.5, 0.36 * len(e) + 1.4))
     y = np.arange(len(e))[::-1]
     has_ci = e["ci_low"].notna() & e["ci_high"].notna()
     ax.errorbar(e.loc[has_ci, "estimate"], y[has_ci.to_numpy()],
@@ -213,9 +214,9 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
     if "planted" in e and e["planted"].notna().any():
         ax.plot(e["planted"], y, "D", mfc="none", color=PALETTE["planted"], ms=7, label=_("Planted effect"))
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, e[label_col].tolist(), fontsize=8)
+    ax.set_yticks(y, e[label_col].tolist(), fontsize=10)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=10)
     return stamp(fig, simulated)
 
 
@@ -240,7 +241,7 @@ def _events(ax: Any, events: pd.DataFrame | None) -> None:
                                                                              else ""))
                           for p, b in zip(g["province"], basis, strict=True))
         ax.annotate(names, (year + 0.08, 0.98 - 0.07 * (i % 3)), xycoords=("data", "axes fraction"),
-                    fontsize=7, va="top", rotation=0, color="black" if national else "#555555")
+                    fontsize=10, va="top", rotation=0, color="black" if national else "#555555")
 
 
 def observed_national(series: dict[str, pd.DataFrame], events: pd.DataFrame | None = None,
@@ -261,7 +262,7 @@ def observed_national(series: dict[str, pd.DataFrame], events: pd.DataFrame | No
         _events(ax, events)
         ax.set_ylabel(label)
         ax.set_xlim(span.start - 0.5, span.stop - 0.5)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize=10)
     axes[-1].set_xlabel("Year")
     fig.suptitle("China: observed national series (published figures; gaps not filled)", fontsize=12)
     return fig
@@ -273,7 +274,7 @@ def _stack(n: int) -> tuple[Any, Any]:
 
     _figure()  # the shared style
     mpl.rcParams.update({"axes.grid": True})
-    fig = Figure(figsize=(7.5, 2.3 * n + 0.6), layout="constrained", dpi=100)
+    fig = Figure(figsize=(PHONE_WIDTH, 2.3 * n + 0.6), layout="constrained", dpi=100)
     return fig, fig.subplots(n, 1, sharex=True)
 
 
@@ -291,7 +292,7 @@ def observed_shares(national: pd.DataFrame, beijing: pd.DataFrame, events: pd.Da
     ax.set_xlabel("Year")
     ax.set_ylabel("Primary-care share of visits (%)")
     ax.set_title("Primary-care share of visits: only the years published")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left", fontsize=10)
     return fig
 
 
