@@ -246,3 +246,88 @@ def test_bacon_always_treated_and_unbalanced():
     r = did.bacon_decomposition(ub, "y", "unit", "time", "first_treated")
     assert any("unbalanced" in w for w in r.warnings)
     assert r.estimate == pytest.approx(r.twfe_estimate, rel=1e-10)
+
+
+# Callaway and Sant'Anna against `moderndid` (a port of R did): edge conventions ------------------------
+
+
+def _edge_panel(drop_share: float = 0.0) -> pd.DataFrame:
+    """Staggered panel with units first treated after the sample (2 and 1 periods after the last one)
+    and one unit treated from the first period, optionally with unit-periods missing at random."""
+    df = simulate_staggered(n_units=40, n_periods=8, n_cohorts=3, seed=2, heterogeneous=True)
+    tmax = df.time.max()
+    never = sorted(df.loc[df.first_treated == 0, "unit"].unique())
+    df.loc[df.unit.isin(never[:3]), "first_treated"] = tmax + 2
+    df.loc[df.unit.isin(never[3:4]), "first_treated"] = tmax + 1
+    df.loc[df.unit.isin(never[4:5]), "first_treated"] = df.time.min()
+    if drop_share:
+        rng = np.random.default_rng(1)
+        df = df.loc[~(rng.random(len(df)) < drop_share)].reset_index(drop=True)
+    return df
+
+
+def _moderndid(df: pd.DataFrame, control: str):
+    md = pytest.importorskip("moderndid")
+    pl = pytest.importorskip("polars")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = md.att_gt(pl.from_pandas(df[["unit", "time", "first_treated", "y"]]), yname="y", tname="time",
+                      idname="unit", gname="first_treated", est_method="reg", boot=False, cband=False,
+                      control_group={"never": "nevertreated", "not_yet": "notyettreated"}[control])
+        aggs = {k: md.aggte(m, type=k, cband=False, boot=False) for k in ("simple", "dynamic", "group")}
+    t = pd.DataFrame({"cohort": np.asarray(m.groups, float), "time": np.asarray(m.times, float),
+                      "att_r": m.att_gt, "se_r": m.se_gt})
+    return t, aggs
+
+
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+@pytest.mark.parametrize("drop_share", [0.0, 0.06])
+def test_callaway_santanna_edges_match_moderndid(control, drop_share):
+    """R did conventions: first treated after the sample = never treated; treated in the first period =
+    dropped; unbalanced panel -> balanced (units observed in every period). Target: ATT(g, t) by outcome
+    regression without covariates, analytic standard errors, simple/dynamic/group aggregations."""
+    df = _edge_panel(drop_share)
+    theirs, aggs = _moderndid(df, control)
+    mine = did.callaway_santanna(df, "y", "unit", "time", "first_treated", control=control)
+    late = df.time.max() + 1
+    assert (mine.attgt.cohort < late).all()  # the after-sample units form no cohort
+    assert mine.extra["n_first_treated_after_sample"] == 4
+    assert not any("no base period" in w for w in mine.warnings)
+    assert any("treated in the first period" in w for w in mine.warnings)
+    first = df.groupby("unit").first_treated.first()
+    full = (df.groupby("unit").size() == df.time.nunique())[first != df.time.min()]
+    assert mine.extra["n_units"] == int(full.sum())
+    if drop_share:
+        w = [w for w in mine.warnings if "unbalanced panel" in w]
+        assert w and f"{int((~full).sum())} of {len(full)} units" in w[0]
+    m = mine.attgt.merge(theirs, on=["cohort", "time"])
+    assert len(m) == len(mine.attgt) == len(theirs)
+    np.testing.assert_allclose(m.att, m.att_r, atol=1e-9)
+    np.testing.assert_allclose(m.se, m.se_r, rtol=1e-6)
+    assert mine.aggregate("simple").estimate == pytest.approx(aggs["simple"].overall_att, abs=1e-9)
+    assert mine.aggregate("simple").se == pytest.approx(aggs["simple"].overall_se, rel=1e-6)
+    dyn = mine.aggregate("dynamic")
+    np.testing.assert_allclose(dyn.table.estimate, aggs["dynamic"].att_by_event, atol=1e-9)
+    np.testing.assert_allclose(dyn.table.se, aggs["dynamic"].se_by_event, rtol=1e-6)
+    assert dyn.estimate == pytest.approx(aggs["dynamic"].overall_att, abs=1e-9)
+    grp = mine.aggregate("group")
+    np.testing.assert_allclose(grp.table.estimate, aggs["group"].att_by_event, atol=1e-9)
+    assert grp.se == pytest.approx(aggs["group"].overall_se, rel=1e-6)
+
+
+def test_callaway_santanna_unbalanced_pairs_option():
+    df = _edge_panel(0.06)
+    bal = did.callaway_santanna(df, "y", "unit", "time", "first_treated")
+    pairs = did.callaway_santanna(df, "y", "unit", "time", "first_treated", panel="unbalanced_pairs")
+    assert not any("unbalanced panel" in w for w in pairs.warnings)
+    assert pairs.extra["n_units"] > bal.extra["n_units"]
+    # each cell uses the units observed in both of its periods: recompute one by hand
+    row = pairs.attgt.query("rel_time == 1").iloc[0]
+    w = df.pivot(index="unit", columns="time", values="y")
+    g = df.groupby("unit").first_treated.first().reindex(w.index)
+    dy = w[row.time] - w[row.base_period]
+    tr, co = dy[(g == row.cohort)].dropna(), dy[(g == 0) | (g > df.time.max())].dropna()
+    assert row.att == pytest.approx(tr.mean() - co.mean(), abs=1e-12)
+    assert row.n_control == len(co)
+    with pytest.raises(UserInputError, match="panel"):
+        did.callaway_santanna(df, "y", "unit", "time", "first_treated", panel="pairs")

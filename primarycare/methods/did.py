@@ -213,9 +213,11 @@ def _es_prepare(data, outcome, unit, time, first_treated, cluster, where):
     d = _prep.complete_rows(data, cols, where).copy()
     _prep.check_unique_panel(d, unit, time, where)
     d["_g"] = _prep.cohorts(d, unit, first_treated, where)
-    d["_t"] = pd.to_numeric(d[time]).astype(float)
+    d["_t"] = _prep.numeric_time(d[time], time, where, integer=True).astype(float)
     d["_y"] = pd.to_numeric(d[outcome]).astype(float)
     tmin = d["_t"].min()
+    # first treated after the last period: never treated within the sample (fixest sunab, R did)
+    d.loc[d["_g"] > d["_t"].max(), "_g"] = 0.0
     always = (d["_g"] > 0) & (d["_g"] <= tmin)
     warn = []
     if always.any():

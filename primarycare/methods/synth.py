@@ -43,6 +43,7 @@ from scipy.optimize import minimize, nnls
 from scipy.stats import norm
 
 from ..errors import UserInputError
+from ._prep import numeric_period, numeric_time
 from .results import Estimate
 
 __all__ = [
@@ -294,6 +295,9 @@ def _prepare(
     simulated: bool | None,
 ) -> _Spec:
     _require_columns(data, [outcome, unit, time])
+    if not pd.api.types.is_numeric_dtype(data[time]) or pd.api.types.is_bool_dtype(data[time]):
+        data = data.assign(**{time: numeric_time(data[time], time, "synthetic_control")})
+    treatment_time = numeric_period(treatment_time, "treatment_time", "synthetic_control")
     if data.duplicated([unit, time]).any():
         dup = data.loc[data.duplicated([unit, time], keep=False), [unit, time]].iloc[0].tolist()
         raise UserInputError(
