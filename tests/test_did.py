@@ -331,3 +331,26 @@ def test_callaway_santanna_unbalanced_pairs_option():
     assert row.n_control == len(co)
     with pytest.raises(UserInputError, match="panel"):
         did.callaway_santanna(df, "y", "unit", "time", "first_treated", panel="pairs")
+
+
+@pytest.mark.parametrize("method", ["sun_abraham", "imputation", "twfe"])
+def test_event_study_first_treated_after_sample_is_never_treated(method):
+    """fixest's sunab and R did count units first treated after the last period as never treated: the
+    result must equal the one with those units coded 0, and (Sun-Abraham) pyfixest's saturated event
+    study on the recoded data."""
+    df = _panel()
+    never = sorted(df.loc[df.first_treated == 0, "unit"].unique())
+    late = df.copy()
+    late.loc[late.unit.isin(never[:4]), "first_treated"] = df.time.max() + 3
+    r = did.event_study(late, "y", "unit", "time", "first_treated", window=(-20, 20), method=method)
+    r0 = did.event_study(df, "y", "unit", "time", "first_treated", window=(-20, 20), method=method)
+    assert not any("no base period" in w or "from the first period" in w for w in r.warnings)
+    pd.testing.assert_frame_equal(r.table, r0.table)
+    if method == "sun_abraham":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            agg = pf.event_study(df, yname="y", idname="unit", tname="time", gname="first_treated",
+                                 estimator="saturated").aggregate()
+        agg.index = agg.index.astype(int)
+        t = r.table[~r.table.reference].set_index("rel_time")
+        np.testing.assert_allclose(t.estimate, agg.loc[t.index, "Estimate"].astype(float), rtol=1e-7)
