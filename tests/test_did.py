@@ -354,3 +354,82 @@ def test_event_study_first_treated_after_sample_is_never_treated(method):
         agg.index = agg.index.astype(int)
         t = r.table[~r.table.reference].set_index("rel_time")
         np.testing.assert_allclose(t.estimate, agg.loc[t.index, "Estimate"].astype(float), rtol=1e-7)
+
+
+# Event-study aggregate (post average) and joint pre-trend test, every method, against pyfixest -----
+
+
+def _lincomb(b: np.ndarray, V: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    return float(w @ b), float(np.sqrt(w @ V @ w))
+
+
+def _wald(b: np.ndarray, V: np.ndarray) -> float:
+    return float(b @ np.linalg.solve(V, b))
+
+
+def test_event_study_aggregate_and_pretrend_twfe_vs_pyfixest():
+    df = _panel(drop_share=0.05)
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-3, 4), method="twfe")
+    df["rel"] = np.where(df.first_treated > 0, df.time - df.first_treated, -1).clip(-3, 4)
+    m = pf.feols("y ~ i(rel, ref=-1) | unit + time", df, vcov={"CRV1": "unit"})
+    rel = np.array([int(c.split("::")[1]) for c in m.coef().index])
+    n = np.array([(df.rel == e).sum() for e in rel], float) * (rel >= 0)
+    est, se = _lincomb(m.coef().to_numpy(), m._vcov, n / n.sum())  # post average, obs-share weights
+    a = r.aggregate
+    assert a["estimate"] == pytest.approx(est, rel=1e-8) and a["se"] == pytest.approx(se, rel=1e-8)
+    assert (a["estimate"], a["se"], a["p_value"]) == (r.estimate, r.se, r.p_value)
+    assert sum(a["weights"].values()) == pytest.approx(1.0) and min(a["weights"]) == 0
+    assert a["ci_low"] < a["estimate"] < a["ci_high"] and a["df"] == df.unit.nunique() - 1
+    pre = rel < 0
+    R = np.eye(len(rel))[pre]
+    chi2 = float(m.wald_test(R=R, distribution="chi2")["statistic"])
+    assert r.pretrend["chi2"] == pytest.approx(chi2, rel=1e-7)
+    assert r.pretrend["statistic"] == pytest.approx(chi2 / pre.sum(), rel=1e-7)
+    assert r.pretrend["df"] == pre.sum() and r.pretrend["df_denom"] == df.unit.nunique() - 1
+
+
+def test_event_study_aggregate_and_pretrend_sun_abraham_vs_pyfixest():
+    """Interaction-weighted aggregate: cohort x relative-time coefficients of pyfixest's saturated
+    regression, weighted by each cell's share of the post-period treated observations (in the window)."""
+    df = _panel()
+    window = (-3, 4)
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=window, method="sun_abraham")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = pf.event_study(df, yname="y", idname="unit", tname="time", gname="first_treated",
+                             estimator="saturated")
+    names = fit.coef().index
+    e = np.array([float(c.split("::")[1].split(":")[0]) for c in names])
+    g = np.array([float(c.split("::")[-1]) for c in names])
+    cnt = np.array([((df.first_treated == gg) & (df.time - df.first_treated == ee)).sum() for gg, ee in zip(g, e, strict=True)], float)
+    post = (e >= 0) & (e <= window[1])
+    est, se = _lincomb(fit.coef().to_numpy(), fit._vcov, np.where(post, cnt, 0) / cnt[post].sum())
+    assert r.aggregate["estimate"] == pytest.approx(est, rel=1e-7)
+    assert r.aggregate["se"] == pytest.approx(se, rel=1e-6)
+    # pre-trend: the interaction-weighted lead estimates -3, -2 jointly zero
+    leads = [-3, -2]
+    A = np.array([np.where(e == ll, cnt, 0) / cnt[e == ll].sum() for ll in leads])
+    b, V = A @ fit.coef().to_numpy(), A @ fit._vcov @ A.T
+    assert r.pretrend["chi2"] == pytest.approx(_wald(b, V), rel=1e-6)
+    assert r.pretrend["df"] == 2
+
+
+def test_event_study_aggregate_and_pretrend_imputation_vs_pyfixest():
+    df = _panel()
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-3, 20), method="imputation")
+    df["relpost"] = np.where(df.treated == 1, df.time - df.first_treated, -1)
+    m = pf.did2s(df, yname="y", first_stage="~ 0 | unit + time", second_stage="~ i(relpost, ref=-1)",
+                 treatment="treated", cluster="unit")
+    rel = np.array([int(c.split("::")[1]) for c in m.coef().index])
+    n = np.array([(df.relpost == e).sum() for e in rel], float)
+    est, se = _lincomb(m.coef().to_numpy(), m._vcov, n / n.sum())
+    assert r.aggregate["estimate"] == pytest.approx(est, rel=1e-7)
+    assert r.aggregate["se"] == pytest.approx(se, rel=1e-6)
+    # BJS pre-trend test: untreated observations, unit + year effects and lead dummies, CRV1 by unit
+    u = df.loc[df.treated == 0].copy()
+    u["lead"] = np.where(u.first_treated > 0, u.time - u.first_treated, -99).clip(-99)
+    u.loc[u.lead < -3, "lead"] = -99
+    mp = pf.feols("y ~ i(lead, ref=-99) | unit + time", u, vcov={"CRV1": "unit"})
+    chi2 = float(mp.wald_test(R=np.eye(len(mp.coef())), distribution="chi2")["statistic"])
+    assert r.pretrend["chi2"] == pytest.approx(chi2, rel=1e-6)
+    assert r.pretrend["df"] == 3

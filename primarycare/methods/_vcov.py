@@ -95,8 +95,9 @@ def wald_f(b: np.ndarray, V: np.ndarray, df_denom: float) -> dict[str, float]:
     """Joint test that ``b`` = 0: F = b' V^-1 b / q with (q, df_denom) degrees of freedom."""
     q = len(b)
     if q == 0:
-        return {"statistic": float("nan"), "df": 0, "df_denom": df_denom, "p_value": float("nan")}
+        return {"statistic": float("nan"), "chi2": float("nan"), "df": 0, "df_denom": df_denom,
+                "p_value": float("nan")}
     W = float(b @ np.linalg.pinv(V) @ b)
     F = W / q
     p = float(stats.f.sf(F, q, df_denom)) if np.isfinite(df_denom) else float(stats.chi2.sf(W, q))
-    return {"statistic": F, "df": q, "df_denom": df_denom, "p_value": p}
+    return {"statistic": F, "chi2": W, "df": q, "df_denom": df_denom, "p_value": p}

@@ -189,12 +189,22 @@ def twfe(
 
 @dataclass
 class EventStudyResult(Estimate):
-    """Event-study result: ``table`` (rel_time, estimate, se, ci_low, ci_high, n_obs), ``pretrend``
-    (statistic, df, df_denom, p_value) and the aggregate post-period effect in ``estimate``/``se``."""
+    """Event-study result, the same for every method (``"twfe"``, ``"sun_abraham"``, ``"imputation"``).
+
+    * ``table``: one row per relative period (rel_time, estimate, se, ci_low, ci_high, n_obs, reference).
+    * ``aggregate``: the post-period average effect, a dict with ``estimate``, ``se``, ``ci_low``,
+      ``ci_high``, ``p_value``, ``df`` (t degrees of freedom, G - 1) and ``weights`` (rel_time -> weight:
+      each post period's share of the treated observations, so for Sun-Abraham this is the
+      interaction-weighted average of cohort effects). ``estimate``/``se``/... of the result repeat it.
+    * ``pretrend``: joint Wald test that every pre-period coefficient is zero: ``statistic`` (F = W/q),
+      ``chi2`` (W), ``df`` (q), ``df_denom`` (G - 1) and ``p_value`` from F(q, G - 1).
+    * ``vcov``: covariance of the non-reference coefficients (rows of ``table`` without the reference).
+    """
 
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     pretrend: dict[str, float] = field(default_factory=dict)
     vcov: np.ndarray | None = field(default=None, repr=False)
+    aggregate: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         s = super().summary()
@@ -311,6 +321,9 @@ def event_study(
     n_treated_cl = _n_treated_clusters(d[cluster_col].to_numpy(), (d["_g"] > 0).to_numpy())
     if n_treated_cl < 2:
         warn.append(FEW_CLUSTERS.format(n=n_treated_cl))
+    post_levels = table.loc[est_mask, "rel_time"].to_numpy()
+    agg = {"estimate": float(post), "se": post_se, "ci_low": lo_ci, "ci_high": hi_ci, "p_value": p,
+           "df": df_t, "weights": {int(e): float(w) for e, w in zip(post_levels, post_w, strict=True) if w > 0}}
     names = {"twfe": "Event study (TWFE leads and lags)", "sun_abraham": "Event study (Sun-Abraham 2021)",
              "imputation": "Event study (imputation, Borusyak-Jaravel-Spiess 2024)"}
     return EventStudyResult(
@@ -318,7 +331,7 @@ def event_study(
         ci_high=hi_ci, p_value=p, n_obs=n_used, alpha=alpha,
         inference=f"CRV1 by {cluster_col} ({G} clusters), t({df_t:.0f}); estimate = average post effect",
         warnings=warn, extra={"window": f"{lo}..{hi}", "reference": reference},
-        table=table.reset_index(drop=True), pretrend=pt, vcov=V,
+        table=table.reset_index(drop=True), pretrend=pt, vcov=V, aggregate=agg,
     )
 
 
