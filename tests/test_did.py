@@ -433,3 +433,37 @@ def test_event_study_aggregate_and_pretrend_imputation_vs_pyfixest():
     chi2 = float(mp.wald_test(R=np.eye(len(mp.coef())), distribution="chi2")["statistic"])
     assert r.pretrend["chi2"] == pytest.approx(chi2, rel=1e-6)
     assert r.pretrend["df"] == 3
+
+
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_crv1_direct_equals_statsmodels_cluster(sorted_rows):
+    """The numpy CRV1 path (used for speed) gives statsmodels' cluster sandwich (no correction)."""
+    from statsmodels.regression.linear_model import OLS
+
+    from primarycare.methods._vcov import crv1_direct
+
+    rng = np.random.default_rng(3)
+    n, k, G = 600, 4, 37
+    codes = np.sort(rng.integers(0, G, n)) if sorted_rows else rng.integers(0, G, n)
+    X = rng.normal(size=(n, k))
+    y = X @ rng.normal(size=k) + rng.normal(size=G)[codes] + rng.normal(size=n)
+    b, V, u = crv1_direct(y, X, codes, G)
+    res = OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": False})
+    np.testing.assert_allclose(b, res.params, rtol=1e-10)
+    np.testing.assert_allclose(V, res.cov_params(), rtol=1e-9)
+    np.testing.assert_allclose(u, res.resid, rtol=1e-9, atol=1e-12)
+
+
+def test_balanced_grid_demean_equals_alternating_projections():
+    from primarycare.methods._fe import TwoWay
+
+    df = _panel()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(df), 3))
+    grid = TwoWay.from_frame(df, "unit", "time")
+    assert grid._grid()
+    shuffled = df.sample(frac=1.0, random_state=1)
+    other = TwoWay.from_frame(shuffled, "unit", "time")
+    assert not other._grid()
+    pos = df.index.get_indexer(shuffled.index)
+    np.testing.assert_allclose(grid.demean(X)[pos], other.demean(X[pos]), atol=1e-12)

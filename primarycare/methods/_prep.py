@@ -118,9 +118,15 @@ def cohorts(d: pd.DataFrame, unit: str, first_treated: str, where: str) -> pd.Se
                 f"has {raw.loc[row]!r}."
             )
     g = g.fillna(0)
-    per_unit = g.groupby(d[unit]).nunique()
-    if (per_unit > 1).any():
-        u = per_unit.index[per_unit > 1][0]
+    codes, levels = pd.factorize(d[unit])
+    gv = g.to_numpy(dtype=float)
+    # constant within each unit <=> zero spread: count * sum(g^2) = sum(g)^2 (exact for period values)
+    cnt = np.bincount(codes, minlength=len(levels))
+    s1 = np.bincount(codes, weights=gv, minlength=len(levels))
+    s2 = np.bincount(codes, weights=gv * gv, minlength=len(levels))
+    varies = cnt * s2 != s1 * s1
+    if varies.any():
+        u = levels[int(np.argmax(varies))]
         raise UserInputError(
             f"{where}: the first-treated column {first_treated!r} must be constant within a unit; unit "
             f"{u!r} has several values."
@@ -129,6 +135,10 @@ def cohorts(d: pd.DataFrame, unit: str, first_treated: str, where: str) -> pd.Se
 
 
 def check_unique_panel(d: pd.DataFrame, unit: str, time: str, where: str) -> None:
+    cu, lu = pd.factorize(d[unit])
+    ct, lt = pd.factorize(d[time])
+    if len(d) and np.bincount(cu.astype(np.int64) * len(lt) + ct).max() <= 1:
+        return
     dup = d.duplicated([unit, time])
     if dup.any():
         r = d.loc[dup].iloc[0]
