@@ -395,10 +395,16 @@ def _es_sa_design(d, lo, hi, ref):
         d = d.loc[d["_t"] < control_g]
     g_arr, r_arr = d["_g"].to_numpy(), d["_rel"].to_numpy()
     treated = (g_arr > 0) & (g_arr != control_g) & (r_arr != ref)
-    cells, inv = np.unique(np.column_stack([g_arr[treated], r_arr[treated]]), axis=0, return_inverse=True)
+    gt, rt = g_arr[treated], r_arr[treated]
+    span = int(rt.max() - rt.min()) + 1 if len(rt) else 1
+    key = (gt - gt.min(initial=0)) * span + (rt - rt.min(initial=0))  # one integer per (cohort, rel) cell
+    inv, uniq = pd.factorize(key.astype(np.int64), sort=True)
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[inv[::-1]] = np.arange(len(inv))[::-1]  # a row of each cell (any row: all share g and e)
+    cells = np.column_stack([gt[first], rt[first]])
     code = np.full(len(d), -1)
-    code[treated] = inv.ravel()
-    n_cell = np.bincount(inv.ravel(), minlength=len(cells)).astype(float)
+    code[treated] = inv
+    n_cell = np.bincount(inv, minlength=len(cells)).astype(float)
     X = _dummies(code, len(cells))
     levels = [e for e in range(lo, hi + 1) if e != ref and (cells[:, 1] == e).any()]
     A = np.zeros((len(levels), len(cells)))

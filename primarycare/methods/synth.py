@@ -336,8 +336,9 @@ def _prepare(
             f"time, a longer panel or a longer pre_period."
         )
 
-    wide = data.pivot(index=time, columns=unit, values=outcome).reindex(years)
-    wide = wide.apply(pd.to_numeric, errors="coerce")
+    # numbers first, then one pivot (a per-column to_numeric costs seconds with thousands of units)
+    wide = (data[[time, unit]].assign(_y=pd.to_numeric(data[outcome], errors="coerce"))
+            .pivot(index=time, columns=unit, values="_y").reindex(years))
     if wide[treated_unit].isna().any():
         gaps = list(wide.index[wide[treated_unit].isna()])
         raise UserInputError(
@@ -356,7 +357,8 @@ def _prepare(
                 f"The treated unit {treated_unit!r} is also listed among the donors; remove it."
             )
     notes: list[str] = []
-    incomplete = [d for d in donor_list if wide[d].isna().any()]
+    has_gap = set(wide.columns[wide.isna().any().to_numpy()])
+    incomplete = [d for d in donor_list if d in has_gap]
     if incomplete:
         donor_list = [d for d in donor_list if d not in incomplete]
         notes.append(f"Donor(s) {incomplete} dropped: missing '{outcome}' in some period.")
