@@ -294,9 +294,15 @@ def event_study(
     relative period and reports those in the window; imputation reports the window (obs beyond ``window[1]``
     are binned into the last post bin with ``"bin"``). ``cluster=None`` clusters by ``unit``.
 
-    The result's ``estimate``/``se`` are the aggregate post-period effect: the average over treated
-    observations with relative time 0..window[1] (weights = number of treated observations per relative
-    time). ``pretrend`` is the joint F-test that the pre-period coefficients are zero, F(q, G-1).
+    The result's ``aggregate`` (repeated in ``estimate``/``se``/``ci_low``/``ci_high``/``p_value``) is
+    the post-period effect: the average of the relative-time effects 0..window[1] weighted by their
+    numbers of treated observations (for Sun-Abraham: the interaction-weighted average of the cohort
+    effects), with se = sqrt(w'Vw) and t(G-1) inference. ``pretrend`` is the joint Wald test that the
+    pre-period coefficients are zero, F = W/q with (q, G-1) degrees of freedom (``chi2`` = W). For few
+    clusters, :func:`primarycare.inference.wild_cluster_bootstrap_event_study` bootstraps the aggregate
+    (``"twfe"``, ``"sun_abraham"``). Units first treated after the last period count as never treated
+    (as fixest's ``sunab`` and R ``did``); units treated from the first period are dropped (warning).
+    Periods must be whole numbers (text years such as "2015" are converted).
     """
     where = f"did.event_study(method={method!r})"
     if method not in ("twfe", "sun_abraham", "imputation"):
