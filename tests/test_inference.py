@@ -291,3 +291,21 @@ def test_event_study_wild_bootstrap_size_under_null_and_errors():
     with pytest.raises(UserInputError, match="imputation"):
         inference.wild_cluster_bootstrap_event_study(df, "y", "unit", "time", "first_treated",
                                                      method="imputation")
+
+
+def test_event_study_wild_bootstrap_wcu_t_star_equals_brute_force():
+    """WCU: unrestricted residuals; t*_b = (theta*_b - theta_hat) / se*_b, checked by refits."""
+    df = _es_panel()
+    window = (-3, 3)
+    r = inference.wild_cluster_bootstrap_event_study(df, "y", "unit", "time", "first_treated", cluster="region",
+                                                     window=window, B=999, impose_null=False)
+    u = _restricted_residuals(df, "sun_abraham", window, r.estimate)  # restriction at theta_hat: none
+    g = pd.factorize(df.region, sort=True)[0]
+    for b in [3, 64]:
+        dd = df.copy()
+        dd["y"] = df.y - u + u * r.draws[g, b]
+        f = did.event_study(dd, "y", "unit", "time", "first_treated", window=window, method="sun_abraham",
+                            cluster="region")
+        assert r.t_star[b] == pytest.approx((f.estimate - r.estimate) / f.se, rel=1e-7, abs=1e-9)
+    q = np.quantile(np.abs(r.t_star), 0.95)
+    assert r.ci_high - r.estimate == pytest.approx(q * r.se, rel=1e-9)
