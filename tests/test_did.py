@@ -246,3 +246,224 @@ def test_bacon_always_treated_and_unbalanced():
     r = did.bacon_decomposition(ub, "y", "unit", "time", "first_treated")
     assert any("unbalanced" in w for w in r.warnings)
     assert r.estimate == pytest.approx(r.twfe_estimate, rel=1e-10)
+
+
+# Callaway and Sant'Anna against `moderndid` (a port of R did): edge conventions ------------------------
+
+
+def _edge_panel(drop_share: float = 0.0) -> pd.DataFrame:
+    """Staggered panel with units first treated after the sample (2 and 1 periods after the last one)
+    and one unit treated from the first period, optionally with unit-periods missing at random."""
+    df = simulate_staggered(n_units=40, n_periods=8, n_cohorts=3, seed=2, heterogeneous=True)
+    tmax = df.time.max()
+    never = sorted(df.loc[df.first_treated == 0, "unit"].unique())
+    df.loc[df.unit.isin(never[:3]), "first_treated"] = tmax + 2
+    df.loc[df.unit.isin(never[3:4]), "first_treated"] = tmax + 1
+    df.loc[df.unit.isin(never[4:5]), "first_treated"] = df.time.min()
+    if drop_share:
+        rng = np.random.default_rng(1)
+        df = df.loc[~(rng.random(len(df)) < drop_share)].reset_index(drop=True)
+    return df
+
+
+def _moderndid(df: pd.DataFrame, control: str):
+    md = pytest.importorskip("moderndid")
+    pl = pytest.importorskip("polars")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = md.att_gt(pl.from_pandas(df[["unit", "time", "first_treated", "y"]]), yname="y", tname="time",
+                      idname="unit", gname="first_treated", est_method="reg", boot=False, cband=False,
+                      control_group={"never": "nevertreated", "not_yet": "notyettreated"}[control])
+        aggs = {k: md.aggte(m, type=k, cband=False, boot=False) for k in ("simple", "dynamic", "group")}
+    t = pd.DataFrame({"cohort": np.asarray(m.groups, float), "time": np.asarray(m.times, float),
+                      "att_r": m.att_gt, "se_r": m.se_gt})
+    return t, aggs
+
+
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+@pytest.mark.parametrize("drop_share", [0.0, 0.06])
+def test_callaway_santanna_edges_match_moderndid(control, drop_share):
+    """R did conventions: first treated after the sample = never treated; treated in the first period =
+    dropped; unbalanced panel -> balanced (units observed in every period). Target: ATT(g, t) by outcome
+    regression without covariates, analytic standard errors, simple/dynamic/group aggregations."""
+    df = _edge_panel(drop_share)
+    theirs, aggs = _moderndid(df, control)
+    mine = did.callaway_santanna(df, "y", "unit", "time", "first_treated", control=control)
+    late = df.time.max() + 1
+    assert (mine.attgt.cohort < late).all()  # the after-sample units form no cohort
+    assert mine.extra["n_first_treated_after_sample"] == 4
+    assert not any("no base period" in w for w in mine.warnings)
+    assert any("treated in the first period" in w for w in mine.warnings)
+    first = df.groupby("unit").first_treated.first()
+    full = (df.groupby("unit").size() == df.time.nunique())[first != df.time.min()]
+    assert mine.extra["n_units"] == int(full.sum())
+    if drop_share:
+        w = [w for w in mine.warnings if "unbalanced panel" in w]
+        assert w and f"{int((~full).sum())} of {len(full)} units" in w[0]
+    m = mine.attgt.merge(theirs, on=["cohort", "time"])
+    assert len(m) == len(mine.attgt) == len(theirs)
+    np.testing.assert_allclose(m.att, m.att_r, atol=1e-9)
+    np.testing.assert_allclose(m.se, m.se_r, rtol=1e-6)
+    assert mine.aggregate("simple").estimate == pytest.approx(aggs["simple"].overall_att, abs=1e-9)
+    assert mine.aggregate("simple").se == pytest.approx(aggs["simple"].overall_se, rel=1e-6)
+    dyn = mine.aggregate("dynamic")
+    np.testing.assert_allclose(dyn.table.estimate, aggs["dynamic"].att_by_event, atol=1e-9)
+    np.testing.assert_allclose(dyn.table.se, aggs["dynamic"].se_by_event, rtol=1e-6)
+    assert dyn.estimate == pytest.approx(aggs["dynamic"].overall_att, abs=1e-9)
+    grp = mine.aggregate("group")
+    np.testing.assert_allclose(grp.table.estimate, aggs["group"].att_by_event, atol=1e-9)
+    assert grp.se == pytest.approx(aggs["group"].overall_se, rel=1e-6)
+
+
+def test_callaway_santanna_unbalanced_pairs_option():
+    df = _edge_panel(0.06)
+    bal = did.callaway_santanna(df, "y", "unit", "time", "first_treated")
+    pairs = did.callaway_santanna(df, "y", "unit", "time", "first_treated", panel="unbalanced_pairs")
+    assert not any("unbalanced panel" in w for w in pairs.warnings)
+    assert pairs.extra["n_units"] > bal.extra["n_units"]
+    # each cell uses the units observed in both of its periods: recompute one by hand
+    row = pairs.attgt.query("rel_time == 1").iloc[0]
+    w = df.pivot(index="unit", columns="time", values="y")
+    g = df.groupby("unit").first_treated.first().reindex(w.index)
+    dy = w[row.time] - w[row.base_period]
+    tr, co = dy[(g == row.cohort)].dropna(), dy[(g == 0) | (g > df.time.max())].dropna()
+    assert row.att == pytest.approx(tr.mean() - co.mean(), abs=1e-12)
+    assert row.n_control == len(co)
+    with pytest.raises(UserInputError, match="panel"):
+        did.callaway_santanna(df, "y", "unit", "time", "first_treated", panel="pairs")
+
+
+@pytest.mark.parametrize("method", ["sun_abraham", "imputation", "twfe"])
+def test_event_study_first_treated_after_sample_is_never_treated(method):
+    """fixest's sunab and R did count units first treated after the last period as never treated: the
+    result must equal the one with those units coded 0, and (Sun-Abraham) pyfixest's saturated event
+    study on the recoded data."""
+    df = _panel()
+    never = sorted(df.loc[df.first_treated == 0, "unit"].unique())
+    late = df.copy()
+    late.loc[late.unit.isin(never[:4]), "first_treated"] = df.time.max() + 3
+    r = did.event_study(late, "y", "unit", "time", "first_treated", window=(-20, 20), method=method)
+    r0 = did.event_study(df, "y", "unit", "time", "first_treated", window=(-20, 20), method=method)
+    assert not any("no base period" in w or "from the first period" in w for w in r.warnings)
+    pd.testing.assert_frame_equal(r.table, r0.table)
+    if method == "sun_abraham":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            agg = pf.event_study(df, yname="y", idname="unit", tname="time", gname="first_treated",
+                                 estimator="saturated").aggregate()
+        agg.index = agg.index.astype(int)
+        t = r.table[~r.table.reference].set_index("rel_time")
+        np.testing.assert_allclose(t.estimate, agg.loc[t.index, "Estimate"].astype(float), rtol=1e-7)
+
+
+# Event-study aggregate (post average) and joint pre-trend test, every method, against pyfixest -----
+
+
+def _lincomb(b: np.ndarray, V: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    return float(w @ b), float(np.sqrt(w @ V @ w))
+
+
+def _wald(b: np.ndarray, V: np.ndarray) -> float:
+    return float(b @ np.linalg.solve(V, b))
+
+
+def test_event_study_aggregate_and_pretrend_twfe_vs_pyfixest():
+    df = _panel(drop_share=0.05)
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-3, 4), method="twfe")
+    df["rel"] = np.where(df.first_treated > 0, df.time - df.first_treated, -1).clip(-3, 4)
+    m = pf.feols("y ~ i(rel, ref=-1) | unit + time", df, vcov={"CRV1": "unit"})
+    rel = np.array([int(c.split("::")[1]) for c in m.coef().index])
+    n = np.array([(df.rel == e).sum() for e in rel], float) * (rel >= 0)
+    est, se = _lincomb(m.coef().to_numpy(), m._vcov, n / n.sum())  # post average, obs-share weights
+    a = r.aggregate
+    assert a["estimate"] == pytest.approx(est, rel=1e-8) and a["se"] == pytest.approx(se, rel=1e-8)
+    assert (a["estimate"], a["se"], a["p_value"]) == (r.estimate, r.se, r.p_value)
+    assert sum(a["weights"].values()) == pytest.approx(1.0) and min(a["weights"]) == 0
+    assert a["ci_low"] < a["estimate"] < a["ci_high"] and a["df"] == df.unit.nunique() - 1
+    pre = rel < 0
+    R = np.eye(len(rel))[pre]
+    chi2 = float(m.wald_test(R=R, distribution="chi2")["statistic"])
+    assert r.pretrend["chi2"] == pytest.approx(chi2, rel=1e-7)
+    assert r.pretrend["statistic"] == pytest.approx(chi2 / pre.sum(), rel=1e-7)
+    assert r.pretrend["df"] == pre.sum() and r.pretrend["df_denom"] == df.unit.nunique() - 1
+
+
+def test_event_study_aggregate_and_pretrend_sun_abraham_vs_pyfixest():
+    """Interaction-weighted aggregate: cohort x relative-time coefficients of pyfixest's saturated
+    regression, weighted by each cell's share of the post-period treated observations (in the window)."""
+    df = _panel()
+    window = (-3, 4)
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=window, method="sun_abraham")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = pf.event_study(df, yname="y", idname="unit", tname="time", gname="first_treated",
+                             estimator="saturated")
+    names = fit.coef().index
+    e = np.array([float(c.split("::")[1].split(":")[0]) for c in names])
+    g = np.array([float(c.split("::")[-1]) for c in names])
+    cnt = np.array([((df.first_treated == gg) & (df.time - df.first_treated == ee)).sum() for gg, ee in zip(g, e, strict=True)], float)
+    post = (e >= 0) & (e <= window[1])
+    est, se = _lincomb(fit.coef().to_numpy(), fit._vcov, np.where(post, cnt, 0) / cnt[post].sum())
+    assert r.aggregate["estimate"] == pytest.approx(est, rel=1e-7)
+    assert r.aggregate["se"] == pytest.approx(se, rel=1e-6)
+    # pre-trend: the interaction-weighted lead estimates -3, -2 jointly zero
+    leads = [-3, -2]
+    A = np.array([np.where(e == ll, cnt, 0) / cnt[e == ll].sum() for ll in leads])
+    b, V = A @ fit.coef().to_numpy(), A @ fit._vcov @ A.T
+    assert r.pretrend["chi2"] == pytest.approx(_wald(b, V), rel=1e-6)
+    assert r.pretrend["df"] == 2
+
+
+def test_event_study_aggregate_and_pretrend_imputation_vs_pyfixest():
+    df = _panel()
+    r = did.event_study(df, "y", "unit", "time", "first_treated", window=(-3, 20), method="imputation")
+    df["relpost"] = np.where(df.treated == 1, df.time - df.first_treated, -1)
+    m = pf.did2s(df, yname="y", first_stage="~ 0 | unit + time", second_stage="~ i(relpost, ref=-1)",
+                 treatment="treated", cluster="unit")
+    rel = np.array([int(c.split("::")[1]) for c in m.coef().index])
+    n = np.array([(df.relpost == e).sum() for e in rel], float)
+    est, se = _lincomb(m.coef().to_numpy(), m._vcov, n / n.sum())
+    assert r.aggregate["estimate"] == pytest.approx(est, rel=1e-7)
+    assert r.aggregate["se"] == pytest.approx(se, rel=1e-6)
+    # BJS pre-trend test: untreated observations, unit + year effects and lead dummies, CRV1 by unit
+    u = df.loc[df.treated == 0].copy()
+    u["lead"] = np.where(u.first_treated > 0, u.time - u.first_treated, -99).clip(-99)
+    u.loc[u.lead < -3, "lead"] = -99
+    mp = pf.feols("y ~ i(lead, ref=-99) | unit + time", u, vcov={"CRV1": "unit"})
+    chi2 = float(mp.wald_test(R=np.eye(len(mp.coef())), distribution="chi2")["statistic"])
+    assert r.pretrend["chi2"] == pytest.approx(chi2, rel=1e-6)
+    assert r.pretrend["df"] == 3
+
+
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_crv1_direct_equals_statsmodels_cluster(sorted_rows):
+    """The numpy CRV1 path (used for speed) gives statsmodels' cluster sandwich (no correction)."""
+    from statsmodels.regression.linear_model import OLS
+
+    from primarycare.methods._vcov import crv1_direct
+
+    rng = np.random.default_rng(3)
+    n, k, G = 600, 4, 37
+    codes = np.sort(rng.integers(0, G, n)) if sorted_rows else rng.integers(0, G, n)
+    X = rng.normal(size=(n, k))
+    y = X @ rng.normal(size=k) + rng.normal(size=G)[codes] + rng.normal(size=n)
+    b, V, u = crv1_direct(y, X, codes, G)
+    res = OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": False})
+    np.testing.assert_allclose(b, res.params, rtol=1e-10)
+    np.testing.assert_allclose(V, res.cov_params(), rtol=1e-9)
+    np.testing.assert_allclose(u, res.resid, rtol=1e-9, atol=1e-12)
+
+
+def test_balanced_grid_demean_equals_alternating_projections():
+    from primarycare.methods._fe import TwoWay
+
+    df = _panel()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(df), 3))
+    grid = TwoWay.from_frame(df, "unit", "time")
+    assert grid._grid()
+    shuffled = df.sample(frac=1.0, random_state=1)
+    other = TwoWay.from_frame(shuffled, "unit", "time")
+    assert not other._grid()
+    pos = df.index.get_indexer(shuffled.index)
+    np.testing.assert_allclose(grid.demean(X)[pos], other.demean(X[pos]), atol=1e-12)

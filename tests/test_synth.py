@@ -264,6 +264,36 @@ def test_placebo_in_time_and_leave_one_out():
         r.placebo_in_time(2019)
 
 
+def test_placebo_in_time_keeps_the_specification_or_refuses():
+    d = factor_panel(seed=5, effect=2.0)
+    early = ["x1", "x2", ("y", [2011]), ("y", [2012, 2013])]
+    v = np.array([0.4, 0.1, 0.3, 0.2])
+    r = synthetic_control(d, "y", "unit", "year", "u00", 2018, predictors=early, V=v)
+    pt = r.placebo_in_time(2015)
+    # same predictors, same user V, same donors: identical to a direct fit on the pre-period data
+    direct = synthetic_control(d[d.year < 2018], "y", "unit", "year", "u00", 2015, predictors=early, V=v)
+    assert list(pt.V.index) == list(r.V.index)
+    np.testing.assert_allclose(pt.V.to_numpy(), r.V.to_numpy())
+    np.testing.assert_allclose(pt.weights.to_numpy(), direct.weights.to_numpy(), atol=1e-12)
+    assert pt.att == pytest.approx(direct.att, abs=1e-12)
+    # a (column, years) predictor at or after the fake date: refused (no silent outcome-only refit)
+    for V in (None, np.ones(5)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r2 = synthetic_control(d, "y", "unit", "year", "u00", 2018, predictors=PREDICTORS, V=V)
+        with pytest.raises(UserInputError, match=r"y\[2015\].*fake treatment time 2015"):
+            r2.placebo_in_time(2015)
+    with pytest.raises(UserInputError, match=r"y\[2011\]"):
+        r.placebo_in_time(2011)
+    # a user pre_period is cut at the fake date; fewer than 3 fitting periods left: refused
+    r3 = synthetic_control(d, "y", "unit", "year", "u00", 2018, pre_period=[2010, 2011, 2014, 2015, 2016])
+    pt3 = r3.placebo_in_time(2015)
+    assert list(pt3._spec.fit_years) == [2010, 2011, 2014]
+    with pytest.raises(UserInputError, match="at least 3"):
+        r3.placebo_in_time(2014)
+    assert r.placebo_in_time("2016").treatment_time == 2016
+
+
 def test_nested_v_optimisation_improves_on_equal_v():
     d = factor_panel(seed=2)
     with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""Benchmark the DiD engine against pyfixest and print a table (task, seconds, pyfixest seconds, ratio).
+"""Benchmark the estimators against their peers and print a table (task, seconds, peer seconds, ratio).
 
 Usage: ``python -m primarycare bench`` (or ``python scripts/benchmark.py``), ``--quick`` for a short run.
 The peers are test dependencies: ``pip install -r requirements-dev.txt`` first.
@@ -13,9 +13,16 @@ not data):
 * Event study on a 2,800 x 15 county panel, three methods, against pyfixest's equivalent (``feols`` with
   ``i()`` leads/lags, the saturated Sun-Abraham event study, ``did2s``).
 * Synthetic-control rows from :mod:`primarycare.bench.synth_rows` against pysyncon.
+* County scale (:mod:`primarycare.bench.county`): 2,800 simulated counties x 15 years with 9 treated
+  counties, Callaway-Sant'Anna (peer: moderndid), the three event studies (peer: pyfixest), 1,000
+  randomization reassignments (peer: pyfixest refits, extrapolated) and a synthetic control per treated
+  county, with an end-to-end row that prints peak memory (targets: under 30 s and 2 GB).
 
-``ratio`` = pyfixest seconds / primarycare seconds (above 1: primarycare is faster); for the synthetic
-control rows the peer is pysyncon (their ``peer_s``). BLAS runs single-threaded for both sides unless
+``--only placebo,event,county,synth`` runs a subset.
+
+``ratio`` = peer seconds / primarycare seconds (above 1: primarycare is faster); the peer is pyfixest
+unless the row's footnote names another (pysyncon for synthetic control, moderndid for
+Callaway-Sant'Anna). BLAS runs single-threaded for both sides unless
 OPENBLAS_NUM_THREADS is set. Timings depend on the
 machine and its load; pyfixest's first call includes JIT compilation, so it is warmed up first.
 """
@@ -140,13 +147,31 @@ def synth_rows(quick: bool) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="primarycare bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer placebo draws and pyfixest refits")
+    ap.add_argument("--only", default="placebo,event,county,synth",
+                    help="comma-separated subset of: placebo, event, county, synth")
     args = ap.parse_args(argv)
     n_perm, n_pf = (1_000, 20) if args.quick else (10_000, 200)
-    rows = placebo_rows(n_perm, n_pf) + event_study_rows(2_800) + synth_rows(args.quick)
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    unknown = only - {"placebo", "event", "county", "synth"}
+    if unknown:
+        ap.error(f"--only: unknown part(s) {sorted(unknown)}")
+    rows: list[dict] = []
+    if "county" in only:  # first, so the process's maximum resident set size is this task's own
+        from . import county
+
+        rows += county.rows()
+    if "placebo" in only:
+        rows += placebo_rows(n_perm, n_pf)
+    if "event" in only:
+        rows += event_study_rows(2_800)
+    if "synth" in only:
+        rows += synth_rows(args.quick)
     tab = pd.DataFrame(rows)
-    if "peer_s" in tab:  # rows from other benchmarks name their peer package (e.g. pysyncon) in the note
-        tab["pyfixest_s"] = tab["pyfixest_s"].fillna(tab["peer_s"]) if "pyfixest_s" in tab else tab["peer_s"]
-    tab["ratio"] = tab["pyfixest_s"] / tab["primarycare_s"]
+    # one peer column: pyfixest for the placebo and event-study rows; other rows name their peer
+    # (pysyncon, moderndid) in their note
+    pyf = tab["pyfixest_s"] if "pyfixest_s" in tab else pd.Series(np.nan, index=tab.index)
+    tab["peer_s"] = pyf.fillna(tab["peer_s"]) if "peer_s" in tab else pyf
+    tab["ratio"] = tab["peer_s"] / tab["primarycare_s"]
     # The long notes go below the table as numbered footnotes, so the table stays narrow.
     notes = tab.get("note", pd.Series("", index=tab.index)).fillna("").astype(str)
     marks, footnotes = [], []
@@ -155,15 +180,16 @@ def main(argv: list[str] | None = None) -> int:
             footnotes.append(note)
         marks.append(f"[{footnotes.index(note) + 1}]" if note else "")
     tab["task"] = [f"{t} {m}".strip() for t, m in zip(tab["task"], marks, strict=True)]
-    cols = ["task", "primarycare_s", "pyfixest_s", "ratio"]
+    cols = ["task", "primarycare_s", "peer_s", "ratio"]
     with pd.option_context("display.max_colwidth", 90, "display.width", 250):
         print(tab.reindex(columns=cols).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if footnotes:
         print()
         for k, note in enumerate(footnotes, 1):
             print(f"[{k}] {note}")
-    print(f"\ncommand: python -m primarycare bench{' --quick' if args.quick else ''}  "
-          "(simulated panels; ratio = pyfixest / primarycare)")
+    flags = (" --quick" if args.quick else "") + (
+        f" --only {args.only}" if args.only != ap.get_default("only") else "")
+    print(f"\ncommand: python -m primarycare bench{flags}  (simulated panels; ratio = peer / primarycare)")
     return 0
 
 

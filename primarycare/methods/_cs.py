@@ -5,7 +5,17 @@ between period t and a base period for cohort g versus a comparison group (outco
 covariates, which is the difference of mean changes). Base period: ``"varying"``: g - 1 - anticipation
 for post periods and t - 1 for pre periods; ``"universal"``: g - 1 - anticipation for all t.
 Comparison: ``"never"`` (never-treated units) or ``"not_yet"`` (never treated or first treated after
-max(t, base) + anticipation, excluding cohort g). Units must be observed in both periods of a 2x2.
+max(t, base) + anticipation, excluding cohort g).
+
+Conventions of R ``did`` (Callaway and Sant'Anna 2021), followed here and checked against its Python
+port ``moderndid``: units first treated after the last sample period are never treated within the
+sample and count as never treated (as in fixest and this library's Bacon decomposition and imputation
+event study); units treated in the first period (or earlier) have no pre-period and are dropped, with a
+warning. Panel: ``panel="balanced"`` (the default, as R ``did``) keeps only units observed in every
+period and says in a warning how many units were dropped; ``panel="unbalanced_pairs"`` keeps every unit
+and computes each 2x2 on the units observed in both of its periods (more data, but the comparison group
+then changes from cell to cell; this is not R's ``allow_unbalanced_panel``, which switches to a
+repeated cross-section estimator).
 
 Standard errors from the analytic influence function (Callaway and Sant'Anna 2021, sec. 4; as in R
 ``did``): for unit i, IF_i = n/n_g 1{G_i=g}(dY_i - mean_g) - n/n_c 1{C_i}(dY_i - mean_c) and
@@ -73,6 +83,7 @@ def callaway_santanna(
     anticipation: int = 0,
     base_period: str = "varying",
     *,
+    panel: str = "balanced",
     alpha: float = 0.05,
     seed: int = 0,
 ) -> CSResult:
@@ -80,7 +91,10 @@ def callaway_santanna(
 
     ``first_treated`` is the first treated period (missing or 0 = never treated). Cohorts or cells with
     no valid comparison group or no base period are listed in a warning and left out; if nothing can be
-    estimated a :class:`~primarycare.errors.UserInputError` says why. Periods must be integers (years).
+    estimated a :class:`~primarycare.errors.UserInputError` says why. Periods must be integers (years;
+    text such as "2015" is converted). ``panel``: ``"balanced"`` (default, R ``did``: units observed in
+    every period) or ``"unbalanced_pairs"`` (each 2x2 uses the units observed in both of its periods); see
+    the module docstring, also for units first treated after the sample (never treated) or before it.
     """
     where = "did.callaway_santanna"
     if control not in ("never", "not_yet"):
@@ -89,15 +103,37 @@ def callaway_santanna(
         raise UserInputError(f"{where}: base_period must be 'varying' or 'universal', got {base_period!r}.")
     if int(anticipation) != anticipation or anticipation < 0:
         raise UserInputError(f"{where}: anticipation must be a non-negative integer, got {anticipation!r}.")
+    if panel not in ("balanced", "unbalanced_pairs"):
+        raise UserInputError(f"{where}: panel must be 'balanced' (units observed in every period, as R did) "
+                             f"or 'unbalanced_pairs' (units observed in both periods of each 2x2), got {panel!r}.")
     d, g_row, Y = _prep.staggered_wide(data, outcome, unit, time, first_treated, where)
     G = g_row.groupby(d[unit]).first().reindex(Y.index).to_numpy()
     times = np.array(Y.columns, dtype=float)
+    warn: list[str] = []
+    n_late = int((G > times.max()).sum())
+    G = np.where(G > times.max(), 0.0, G)  # first treated after the sample: never treated in-sample
+    keep = ~((G > 0) & (G <= times.min()))
+    if not keep.all():
+        warn.append(f"{int((~keep).sum())} unit(s) treated in the first period ({times.min():g}) or earlier "
+                    f"have no pre-period and were dropped: {list(Y.index[~keep])[:10]}")
+    if panel == "balanced":
+        full = Y.notna().all(axis=1).to_numpy()
+        if not full[keep].all():
+            warn.append(f"unbalanced panel: {int((keep & ~full).sum())} of {int(keep.sum())} units are not observed "
+                        f"in all {len(times)} periods and were dropped (balanced panel, the R did default); "
+                        "panel='unbalanced_pairs' keeps them and uses, for each ATT(g, t), the units observed "
+                        "in both of its periods")
+        keep = keep & full
+    Y, G = Y.loc[keep], G[keep]
     Yv = Y.to_numpy()
     n = Yv.shape[0]
+    if n == 0:
+        raise UserInputError(f"{where}: no unit left: " + "; ".join(warn))
     tpos = {t: i for i, t in enumerate(times)}
     cohorts = sorted(g for g in np.unique(G) if g > 0)
     if not cohorts:
-        raise UserInputError(f"{where}: no treated unit (first-treated values all missing or 0).")
+        raise UserInputError(f"{where}: no unit is treated within the sample (first-treated values all "
+                             "missing, 0, or after the last period).")
     if control == "never" and not (G == 0).any():
         raise UserInputError(
             f"{where}: control='never' needs never-treated units, and every unit in {first_treated!r} is "
@@ -109,7 +145,8 @@ def callaway_santanna(
         treat = G == g
         base_post = g - 1 - anticipation
         if base_post not in tpos:
-            skipped.append(f"cohort {g:g}: no base period {base_post:g} in the data (treated from the start)")
+            skipped.append(f"cohort {g:g}: no base period {base_post:g} in the data (first treated {g:g} "
+                           f"with anticipation {anticipation})")
             continue
         for t in times:
             if base_period == "varying":
@@ -150,7 +187,6 @@ def callaway_santanna(
     tab["se"] = se
     tab["ci_low"] = tab["att"] - z * se
     tab["ci_high"] = tab["att"] + z * se
-    warn = []
     if skipped:
         warn.append("ATT(g, t) not estimable and left out: " + "; ".join(skipped))
     n_treated_units = int((G > 0).sum())
@@ -158,9 +194,11 @@ def callaway_santanna(
         warn.append("one treated unit: influence-function standard errors rest on a single unit's "
                     "deviations and are not reliable; use primarycare.inference.randomization_test.")
     res = CSResult(
-        method="Callaway-Sant'Anna (2021)", outcome=outcome, estimate=float("nan"), n_obs=len(d),
+        method="Callaway-Sant'Anna (2021)", outcome=outcome, estimate=float("nan"),
+        n_obs=int(np.isfinite(Yv).sum()),
         alpha=alpha, inference=f"analytic influence function ({n} units), normal approximation",
-        warnings=warn, extra={"control": control, "base_period": base_period, "anticipation": anticipation},
+        warnings=warn, extra={"control": control, "base_period": base_period, "anticipation": anticipation,
+                              "panel": panel, "n_units": n, "n_first_treated_after_sample": n_late},
         attgt=tab, inf_func=IFm, unit_groups=G, anticipation=int(anticipation), seed=seed,
     )
     simple = res.aggregate("simple")

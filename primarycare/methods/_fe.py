@@ -56,18 +56,42 @@ class TwoWay:
         """Sparse (periods x n) indicator."""
         return self._indicator(self.time_codes, self.n_times).T.tocsr()
 
+    def _grid(self) -> bool:
+        """True if rows are unit-major with periods 0..T-1 in order (a reshape gives the N x T grid)."""
+        cache = self.__dict__.get("_is_grid")
+        if cache is None:
+            N, T = self.n_units, self.n_times
+            cache = bool(np.array_equal(self.unit_codes, np.repeat(np.arange(N), T))
+                         and np.array_equal(self.time_codes, np.tile(np.arange(T), N)))
+            self.__dict__["_is_grid"] = cache
+        return cache
+
+    def _projectors(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]:
+        """Weighted (groups x n) indicator matrices and group weights, built once per TwoWay."""
+        cache = self.__dict__.get("_proj")
+        if cache is None:
+            w = np.ones(self.n) if self.weights is None else np.asarray(self.weights, float)
+            rows = np.arange(self.n)
+            SuT = sp.csr_matrix((w, (self.unit_codes, rows)), shape=(self.n_units, self.n))
+            StT = sp.csr_matrix((w, (self.time_codes, rows)), shape=(self.n_times, self.n))
+            wu = np.bincount(self.unit_codes, weights=w, minlength=self.n_units)
+            wt = np.bincount(self.time_codes, weights=w, minlength=self.n_times)
+            cache = (SuT, StT, wu, wt)
+            self.__dict__["_proj"] = cache
+        return cache
+
     def demean(self, x: np.ndarray) -> np.ndarray:
         """Residuals of ``x`` (n, or n x k) on unit and time dummies (weighted if weights are set)."""
         x = np.asarray(x, dtype=float)
         vec = x.ndim == 1
         X = x[:, None] if vec else x
-        w = np.ones(self.n) if self.weights is None else np.asarray(self.weights, float)
-        Su = self._indicator(self.unit_codes, self.n_units)
-        St = self._indicator(self.time_codes, self.n_times)
-        wu = np.bincount(self.unit_codes, weights=w, minlength=self.n_units)
-        wt = np.bincount(self.time_codes, weights=w, minlength=self.n_times)
-        SuT = (Su.multiply(w[:, None])).T.tocsr()
-        StT = (St.multiply(w[:, None])).T.tocsr()
+        if self.balanced and self._grid():
+            # rows ordered unit by unit, periods in order: x - unit mean - period mean + grand mean
+            Z = X.reshape(self.n_units, self.n_times, -1)
+            R = Z - Z.mean(axis=1, keepdims=True) - Z.mean(axis=0, keepdims=True) + Z.mean(axis=(0, 1))
+            R = R.reshape(self.n, -1)
+            return R[:, 0] if vec else R
+        SuT, StT, wu, wt = self._projectors()
         R = X.copy()
         scale = max(1.0, float(np.abs(X).max()) if X.size else 1.0)
         for _ in range(self.max_iter):

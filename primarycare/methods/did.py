@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..errors import UserInputError
 from . import _prep
@@ -189,12 +190,22 @@ def twfe(
 
 @dataclass
 class EventStudyResult(Estimate):
-    """Event-study result: ``table`` (rel_time, estimate, se, ci_low, ci_high, n_obs), ``pretrend``
-    (statistic, df, df_denom, p_value) and the aggregate post-period effect in ``estimate``/``se``."""
+    """Event-study result, the same for every method (``"twfe"``, ``"sun_abraham"``, ``"imputation"``).
+
+    * ``table``: one row per relative period (rel_time, estimate, se, ci_low, ci_high, n_obs, reference).
+    * ``aggregate``: the post-period average effect, a dict with ``estimate``, ``se``, ``ci_low``,
+      ``ci_high``, ``p_value``, ``df`` (t degrees of freedom, G - 1) and ``weights`` (rel_time -> weight:
+      each post period's share of the treated observations, so for Sun-Abraham this is the
+      interaction-weighted average of cohort effects). ``estimate``/``se``/... of the result repeat it.
+    * ``pretrend``: joint Wald test that every pre-period coefficient is zero: ``statistic`` (F = W/q),
+      ``chi2`` (W), ``df`` (q), ``df_denom`` (G - 1) and ``p_value`` from F(q, G - 1).
+    * ``vcov``: covariance of the non-reference coefficients (rows of ``table`` without the reference).
+    """
 
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     pretrend: dict[str, float] = field(default_factory=dict)
     vcov: np.ndarray | None = field(default=None, repr=False)
+    aggregate: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         s = super().summary()
@@ -210,22 +221,29 @@ def _es_prepare(data, outcome, unit, time, first_treated, cluster, where):
                "cluster": cluster}, where,
     )
     cols = [c for c in dict.fromkeys([outcome, unit, time, cluster]) if c is not None]
-    d = _prep.complete_rows(data, cols, where).copy()
+    d = _prep.complete_rows(data[list(dict.fromkeys([*cols, first_treated]))], cols, where)
     _prep.check_unique_panel(d, unit, time, where)
-    d["_g"] = _prep.cohorts(d, unit, first_treated, where)
-    d["_t"] = pd.to_numeric(d[time]).astype(float)
-    d["_y"] = pd.to_numeric(d[outcome]).astype(float)
-    tmin = d["_t"].min()
-    always = (d["_g"] > 0) & (d["_g"] <= tmin)
+    g = _prep.cohorts(d, unit, first_treated, where).to_numpy(dtype=float)
+    t = _prep.numeric_time(d[time], time, where, integer=True).to_numpy(dtype=float)
+    y = pd.to_numeric(d[outcome]).to_numpy(dtype=float)
+    tmin = t.min()
+    g = np.where(g > t.max(), 0.0, g)  # first treated after the last period: never treated (fixest sunab, R did)
+    always = (g > 0) & (g <= tmin)
     warn = []
     if always.any():
         units = sorted(d.loc[always, unit].unique().tolist())
         warn.append(f"units treated from the first period have no pre-period and were dropped: {units}")
+    if not (g[~always] > 0).any():
+        raise UserInputError(f"{where}: no treated unit (all first-treated values are missing, 0 or after "
+                             "the last period).")
+    out = {unit: d[unit].to_numpy()}
+    if cluster is not None and cluster != unit:
+        out[cluster] = d[cluster].to_numpy()
+    out.update({"_g": g, "_t": t, "_y": y, "_rel": np.where(g > 0, t - g, np.nan),
+                "_D": ((g > 0) & (t >= g)).astype(float)})
+    d = pd.DataFrame(out, index=d.index)
+    if always.any():
         d = d.loc[~always]
-    if not (d["_g"] > 0).any():
-        raise UserInputError(f"{where}: no treated unit (all first-treated values are missing or 0).")
-    d["_rel"] = np.where(d["_g"] > 0, d["_t"] - d["_g"], np.nan)
-    d["_D"] = ((d["_g"] > 0) & (d["_t"] >= d["_g"])).astype(float)
     return d, warn
 
 
@@ -276,9 +294,15 @@ def event_study(
     relative period and reports those in the window; imputation reports the window (obs beyond ``window[1]``
     are binned into the last post bin with ``"bin"``). ``cluster=None`` clusters by ``unit``.
 
-    The result's ``estimate``/``se`` are the aggregate post-period effect: the average over treated
-    observations with relative time 0..window[1] (weights = number of treated observations per relative
-    time). ``pretrend`` is the joint F-test that the pre-period coefficients are zero, F(q, G-1).
+    The result's ``aggregate`` (repeated in ``estimate``/``se``/``ci_low``/``ci_high``/``p_value``) is
+    the post-period effect: the average of the relative-time effects 0..window[1] weighted by their
+    numbers of treated observations (for Sun-Abraham: the interaction-weighted average of the cohort
+    effects), with se = sqrt(w'Vw) and t(G-1) inference. ``pretrend`` is the joint Wald test that the
+    pre-period coefficients are zero, F = W/q with (q, G-1) degrees of freedom (``chi2`` = W). For few
+    clusters, :func:`primarycare.inference.wild_cluster_bootstrap_event_study` bootstraps the aggregate
+    (``"twfe"``, ``"sun_abraham"``). Units first treated after the last period count as never treated
+    (as fixest's ``sunab`` and R ``did``); units treated from the first period are dropped (warning).
+    Periods must be whole numbers (text years such as "2015" are converted).
     """
     where = f"did.event_study(method={method!r})"
     if method not in ("twfe", "sun_abraham", "imputation"):
@@ -297,9 +321,11 @@ def event_study(
     table, V, post_w, df_t, pre_idx, G, n_used, extra_warn = res
     warn += extra_warn
     b = table["estimate"].to_numpy()
-    for i in range(len(table)):
-        ci = t_inference(b[i], table["se"].iloc[i], df_t, alpha)
-        table.loc[table.index[i], ["ci_low", "ci_high"]] = ci[:2]
+    se_all = table["se"].to_numpy(dtype=float)
+    ok = np.isfinite(se_all) & (se_all > 0) & np.isfinite(df_t) & (df_t > 0)
+    q = stats.t.ppf(1 - alpha / 2, df_t) if np.isfinite(df_t) and df_t > 0 else np.nan
+    table["ci_low"] = np.where(ok, b - q * se_all, np.nan)
+    table["ci_high"] = np.where(ok, b + q * se_all, np.nan)
     est_mask = ~table["reference"].to_numpy()
     post = post_w @ b[est_mask] if post_w is not None else float("nan")
     post_se = float(np.sqrt(post_w @ V @ post_w)) if post_w is not None else float("nan")
@@ -309,6 +335,9 @@ def event_study(
     n_treated_cl = _n_treated_clusters(d[cluster_col].to_numpy(), (d["_g"] > 0).to_numpy())
     if n_treated_cl < 2:
         warn.append(FEW_CLUSTERS.format(n=n_treated_cl))
+    post_levels = table.loc[est_mask, "rel_time"].to_numpy()
+    agg = {"estimate": float(post), "se": post_se, "ci_low": lo_ci, "ci_high": hi_ci, "p_value": p,
+           "df": df_t, "weights": {int(e): float(w) for e, w in zip(post_levels, post_w, strict=True) if w > 0}}
     names = {"twfe": "Event study (TWFE leads and lags)", "sun_abraham": "Event study (Sun-Abraham 2021)",
              "imputation": "Event study (imputation, Borusyak-Jaravel-Spiess 2024)"}
     return EventStudyResult(
@@ -316,45 +345,52 @@ def event_study(
         ci_high=hi_ci, p_value=p, n_obs=n_used, alpha=alpha,
         inference=f"CRV1 by {cluster_col} ({G} clusters), t({df_t:.0f}); estimate = average post effect",
         warnings=warn, extra={"window": f"{lo}..{hi}", "reference": reference},
-        table=table.reset_index(drop=True), pretrend=pt, vcov=V,
+        table=table.reset_index(drop=True), pretrend=pt, vcov=V, aggregate=agg,
     )
 
 
 def _table(rel: list[int], est: np.ndarray, se: np.ndarray, n: list[int], ref: int | None) -> pd.DataFrame:
-    t = pd.DataFrame({"rel_time": rel, "estimate": est, "se": se, "ci_low": np.nan, "ci_high": np.nan,
-                      "n_obs": n, "reference": False})
+    rel_a, est_a, se_a = np.asarray(rel, dtype=np.int64), np.asarray(est, float), np.asarray(se, float)
+    n_a, is_ref = np.asarray(n, dtype=np.int64), np.zeros(len(rel_a), dtype=bool)
     if ref is not None:
-        t = pd.concat([t, pd.DataFrame([{"rel_time": ref, "estimate": 0.0, "se": 0.0, "ci_low": np.nan,
-                                         "ci_high": np.nan, "n_obs": 0, "reference": True}])])
-        t = t.sort_values("rel_time", kind="stable")
-    return t.reset_index(drop=True)
+        k = int(np.searchsorted(rel_a, ref, side="right"))
+        rel_a, est_a, se_a = np.insert(rel_a, k, ref), np.insert(est_a, k, 0.0), np.insert(se_a, k, 0.0)
+        n_a, is_ref = np.insert(n_a, k, 0), np.insert(is_ref, k, True)
+    return pd.DataFrame({"rel_time": rel_a, "estimate": est_a, "se": se_a, "ci_low": np.nan, "ci_high": np.nan,
+                         "n_obs": n_a, "reference": is_ref})
 
 
 
 
-def _es_twfe(d, unit, lo, hi, ref, cluster_col, endpoints, small_sample):
+def _dummies(codes: np.ndarray, k: int) -> np.ndarray:
+    """n x k 0/1 matrix with a one in column codes[i] of row i (no column where codes[i] < 0)."""
+    X = np.zeros((len(codes), k))
+    rows = np.flatnonzero(codes >= 0)
+    X[rows, codes[rows]] = 1.0
+    return X
+
+
+def _es_twfe_design(d, lo, hi, ref, endpoints):
+    """Rows used, relative-time dummies X (leads and lags, reference omitted), levels, counts, and
+    A = I (the table's coefficients are the regression's)."""
+    rel = d["_rel"].to_numpy()
     if endpoints == "drop":
-        keep = d["_rel"].isna() | d["_rel"].between(lo, hi)
-        d = d.loc[keep]
-        rel = d["_rel"]
+        keep = np.isnan(rel) | ((rel >= lo) & (rel <= hi))
+        d, rel = d.loc[keep], rel[keep]
     else:
-        rel = d["_rel"].clip(lo, hi)
-    levels = [e for e in range(lo, hi + 1) if e != ref and (rel == e).any()]
-    X = np.column_stack([(rel == e).to_numpy(float) for e in levels])
-    tw = TwoWay.from_frame(d, unit, "_t")
-    fit = ols_fit(tw.demean(d["_y"].to_numpy()), tw.demean(X), d[cluster_col].to_numpy(),
-                  [tw.unit_codes, tw.time_codes], None, small_sample)
-    se = np.sqrt(np.diag(fit.vcov))
-    n = [int((rel == e).sum()) for e in levels]
-    table = _table(levels, fit.params, se, n, ref)
-    post = np.array([e >= 0 for e in levels])
-    w = np.where(post, n, 0).astype(float)
-    post_w = w / w.sum()
-    pre_idx = np.array([i for i, e in enumerate(levels) if e < 0], dtype=int)
-    return table, fit.vcov, post_w, fit.df_t, pre_idx, fit.n_clusters, len(d), []
+        rel = np.clip(rel, lo, hi)
+    cnt = {e: int(np.count_nonzero(rel == e)) for e in range(lo, hi + 1) if e != ref}
+    levels = [e for e, c in cnt.items() if c > 0]
+    pos = np.full(hi - lo + 1, -1)
+    pos[np.array(levels) - lo] = np.arange(len(levels))
+    code = np.where(np.isnan(rel), -1, pos[np.nan_to_num(rel, nan=lo).astype(int) - lo])
+    return d, _dummies(code, len(levels)), levels, [cnt[e] for e in levels], np.eye(len(levels)), []
 
 
-def _es_sun_abraham(d, unit, lo, hi, ref, cluster_col, small_sample):
+def _es_sa_design(d, lo, hi, ref):
+    """Sun and Abraham (2021): cohort x relative-time dummies (every relative period but ``ref``) with
+    never-treated (or last-treated) controls; A maps cell coefficients to the table's relative periods
+    (each cell weighted by its share of the treated observations at that relative time)."""
     warn = []
     if (d["_g"] == 0).any():
         control_g = 0.0
@@ -363,31 +399,49 @@ def _es_sun_abraham(d, unit, lo, hi, ref, cluster_col, small_sample):
         warn.append(f"no never-treated units: the last-treated cohort ({control_g:g}) is the control group "
                     f"and periods from {control_g:g} on are dropped")
         d = d.loc[d["_t"] < control_g]
-    treated = (d["_g"] > 0) & (d["_g"] != control_g)
-    cells = (
-        d.loc[treated].groupby(["_g", "_rel"]).size().rename("n").reset_index()
-    )
-    cells = cells.loc[cells["_rel"] != ref].reset_index(drop=True)
     g_arr, r_arr = d["_g"].to_numpy(), d["_rel"].to_numpy()
-    X = np.column_stack([((g_arr == g) & (r_arr == e)).astype(float) for g, e in zip(cells["_g"], cells["_rel"], strict=True)])
-    tw = TwoWay.from_frame(d, unit, "_t")
-    Xt = tw.demean(X)
-    fit = ols_fit(tw.demean(d["_y"].to_numpy()), Xt, d[cluster_col].to_numpy(),
-                  [tw.unit_codes, tw.time_codes], None, small_sample)
-    levels = [e for e in range(lo, hi + 1) if e != ref and (cells["_rel"] == e).any()]
+    treated = (g_arr > 0) & (g_arr != control_g) & (r_arr != ref)
+    gt, rt = g_arr[treated], r_arr[treated]
+    span = int(rt.max() - rt.min()) + 1 if len(rt) else 1
+    key = (gt - gt.min(initial=0)) * span + (rt - rt.min(initial=0))  # one integer per (cohort, rel) cell
+    inv, uniq = pd.factorize(key.astype(np.int64), sort=True)
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[inv[::-1]] = np.arange(len(inv))[::-1]  # a row of each cell (any row: all share g and e)
+    cells = np.column_stack([gt[first], rt[first]])
+    code = np.full(len(d), -1)
+    code[treated] = inv
+    n_cell = np.bincount(inv, minlength=len(cells)).astype(float)
+    X = _dummies(code, len(cells))
+    levels = [e for e in range(lo, hi + 1) if e != ref and (cells[:, 1] == e).any()]
     A = np.zeros((len(levels), len(cells)))
     for i, e in enumerate(levels):
-        m = (cells["_rel"] == e).to_numpy()
-        A[i, m] = cells.loc[m, "n"].to_numpy() / cells.loc[m, "n"].sum()
-    b = A @ fit.params
-    V = A @ fit.vcov @ A.T
-    n = [int(cells.loc[cells["_rel"] == e, "n"].sum()) for e in levels]
+        m = cells[:, 1] == e
+        A[i, m] = n_cell[m] / n_cell[m].sum()
+    n = [int(n_cell[cells[:, 1] == e].sum()) for e in levels]
+    return d, X, levels, n, A, warn
+
+
+def _es_linear(d, unit, X, levels, n, A, ref, cluster_col, small_sample, warn):
+    """Fit a linear event-study regression (unit and year effects absorbed) and map it to the table."""
+    tw = TwoWay.from_frame(d, unit, "_t")
+    Z = tw.demean(np.column_stack([d["_y"].to_numpy(), X]))
+    fit = ols_fit(Z[:, 0], Z[:, 1:], d[cluster_col].to_numpy(), [tw.unit_codes, tw.time_codes], None,
+                  small_sample)
+    b, V = A @ fit.params, A @ fit.vcov @ A.T
     table = _table(levels, b, np.sqrt(np.diag(V)), n, ref)
-    post = np.array([e >= 0 for e in levels])
-    w = np.where(post, n, 0).astype(float)
+    w = np.where(np.array(levels) >= 0, n, 0).astype(float)
     pre_idx = np.array([i for i, e in enumerate(levels) if e < 0], dtype=int)
-    result = (table, V, w / w.sum(), fit.df_t, pre_idx, fit.n_clusters, len(d), warn)
-    return result
+    return table, V, w / w.sum(), fit.df_t, pre_idx, fit.n_clusters, len(d), warn
+
+
+def _es_twfe(d, unit, lo, hi, ref, cluster_col, endpoints, small_sample):
+    d, X, levels, n, A, warn = _es_twfe_design(d, lo, hi, ref, endpoints)
+    return _es_linear(d, unit, X, levels, n, A, ref, cluster_col, small_sample, warn)
+
+
+def _es_sun_abraham(d, unit, lo, hi, ref, cluster_col, small_sample):
+    d, X, levels, n, A, warn = _es_sa_design(d, lo, hi, ref)
+    return _es_linear(d, unit, X, levels, n, A, ref, cluster_col, small_sample, warn)
 
 
 def _es_imputation(d, unit, lo, hi, cluster_col, endpoints, small_sample):

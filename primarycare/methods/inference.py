@@ -7,7 +7,9 @@
   additive effect (Imbens and Rubin 2015, ch. 5).
 * :func:`wild_cluster_bootstrap`: restricted wild cluster bootstrap (WCR) for the TWFE coefficient
   (Cameron, Gelbach and Miller 2008; Webb 2014 six-point weights; Roodman, MacKinnon, Nielsen and Webb
-  2019 for the fast algorithm and test inversion). Implemented in :mod:`primarycare._wild`.
+  2019 for the fast algorithm and test inversion). Implemented in :mod:`primarycare._wild`, with
+  :func:`wild_cluster_bootstrap_event_study` for the post-period aggregate of an event study
+  (Sun-Abraham interaction-weighted or TWFE leads and lags).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import pandas as pd
 
 from ..errors import UserInputError
 from ._invert import invert as _invert
-from ._wild import WildBootstrapResult, wild_cluster_bootstrap
+from ._wild import WildBootstrapResult, wild_cluster_bootstrap, wild_cluster_bootstrap_event_study
 from .results import Estimate
 
-__all__ = ["randomization_test", "wild_cluster_bootstrap", "RandomizationResult", "WildBootstrapResult",
-           "MAX_ENUMERATE"]
+__all__ = ["randomization_test", "wild_cluster_bootstrap", "wild_cluster_bootstrap_event_study",
+           "RandomizationResult", "WildBootstrapResult", "MAX_ENUMERATE"]
 
 #: Enumerate every distinct assignment when there are at most this many (else draw a seeded sample).
 MAX_ENUMERATE = 100_000

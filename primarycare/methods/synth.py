@@ -45,6 +45,7 @@ import pandas as pd
 from scipy.optimize import minimize, nnls
 
 from ..errors import UserInputError
+from ._prep import numeric_period, numeric_time
 from .results import Estimate
 
 __all__ = [
@@ -294,6 +295,9 @@ def _prepare(
     simulated: bool | None,
 ) -> _Spec:
     _require_columns(data, [outcome, unit, time])
+    if not pd.api.types.is_numeric_dtype(data[time]) or pd.api.types.is_bool_dtype(data[time]):
+        data = data.assign(**{time: numeric_time(data[time], time, "synthetic_control")})
+    treatment_time = numeric_period(treatment_time, "treatment_time", "synthetic_control")
     if data.duplicated([unit, time]).any():
         dup = data.loc[data.duplicated([unit, time], keep=False), [unit, time]].iloc[0].tolist()
         raise UserInputError(
@@ -332,8 +336,9 @@ def _prepare(
             f"time, a longer panel or a longer pre_period."
         )
 
-    wide = data.pivot(index=time, columns=unit, values=outcome).reindex(years)
-    wide = wide.apply(pd.to_numeric, errors="coerce")
+    # numbers first, then one pivot (a per-column to_numeric costs seconds with thousands of units)
+    wide = (data[[time, unit]].assign(_y=pd.to_numeric(data[outcome], errors="coerce"))
+            .pivot(index=time, columns=unit, values="_y").reindex(years))
     if wide[treated_unit].isna().any():
         gaps = list(wide.index[wide[treated_unit].isna()])
         raise UserInputError(
@@ -352,7 +357,8 @@ def _prepare(
                 f"The treated unit {treated_unit!r} is also listed among the donors; remove it."
             )
     notes: list[str] = []
-    incomplete = [d for d in donor_list if wide[d].isna().any()]
+    has_gap = set(wide.columns[wide.isna().any().to_numpy()])
+    incomplete = [d for d in donor_list if d in has_gap]
     if incomplete:
         donor_list = [d for d in donor_list if d not in incomplete]
         notes.append(f"Donor(s) {incomplete} dropped: missing '{outcome}' in some period.")
@@ -613,13 +619,33 @@ class SyntheticControl(Estimate):
     def placebo_in_time(self, fake_treatment_time: Any) -> SyntheticControl:
         """Refit as if treatment had started at ``fake_treatment_time`` (before the real one), using only
         the real pre-treatment periods (Abadie, Diamond and Hainmueller 2015). A large "effect" at a fake
-        date casts doubt on the design."""
+        date casts doubt on the design.
+
+        The specification is kept: the same donors, the same predictors (plain columns are averaged
+        over the periods before the fake date, as they were over the real pre-period), a user-given
+        ``V`` and a user-given ``pre_period`` (cut at the fake date). When that is impossible, because a
+        ``(column, years)`` predictor uses a period at or after the fake date or fewer than 3 fitting
+        periods precede it, a :class:`~primarycare.errors.UserInputError` says so instead of silently
+        refitting another specification (for example on outcomes only).
+        """
         s = self._spec
         assert s is not None
-        if not fake_treatment_time < s.treatment_time:
+        where = "SyntheticControl.placebo_in_time"
+        fake = numeric_period(fake_treatment_time, "fake_treatment_time", where)
+        if not fake < s.treatment_time:
             raise UserInputError(
-                f"fake_treatment_time={fake_treatment_time!r} must be before the real treatment time "
-                f"{s.treatment_time!r}."
+                f"{where}: fake_treatment_time={fake_treatment_time!r} must be before the real treatment "
+                f"time {s.treatment_time!r}."
+            )
+        _check_placebo_predictors(s.predictors, s.outcome, fake, where)
+        all_pre = s.years[s.years < s.treatment_time]
+        user_pre = not np.array_equal(np.asarray(s.fit_years), all_pre)
+        fit = np.asarray(s.fit_years)[np.asarray(s.fit_years) < fake] if user_pre else all_pre[all_pre < fake]
+        if len(fit) < 3:
+            raise UserInputError(
+                f"{where}: only {len(fit)} fitting period(s) precede the fake treatment time {fake!r} "
+                f"({list(fit)}); the placebo needs at least 3, as the original fit did. Choose a later fake "
+                "date (still before the real treatment time)."
             )
         d = s.data[s.data[s.time] < s.treatment_time]
         return synthetic_control(
@@ -628,9 +654,10 @@ class SyntheticControl(Estimate):
             s.unit,
             s.time,
             s.units[s.treated],
-            fake_treatment_time,
-            predictors=_shift_predictors(s.predictors, fake_treatment_time),
+            fake,
+            predictors=s.predictors,
             donors=[s.units[j] for j in s.donors],
+            pre_period=list(fit) if user_pre else None,
             V=None if s.v_user is None else s.v_user,
             simulated=s.simulated,
         )
@@ -671,21 +698,22 @@ class SyntheticControl(Estimate):
         )
 
 
-def _shift_predictors(predictors: Any, fake_time: Any) -> Any:
-    """Predictors for a placebo-in-time fit: special (column, years) predictors keep only years before
-    the fake treatment time; plain columns are re-averaged over the new pre-period automatically."""
+def _check_placebo_predictors(predictors: Any, outcome: str, fake_time: Any, where: str) -> None:
+    """Refuse a placebo-in-time fit whose (column, years) predictors reach the fake treatment time."""
     if predictors is None or isinstance(predictors, str):
-        return predictors
-    out = []
+        return
     for p in predictors:
         if isinstance(p, (tuple, list)) and len(p) >= 2:
-            yrs = [y for y in np.atleast_1d(p[1]) if y < fake_time]
-            if not yrs:
-                continue
-            out.append((p[0], yrs, *p[2:]))
-        else:
-            out.append(p)
-    return out or None
+            label, _, yrs, _ = _predictor_spec(p, outcome, np.array([]))
+            late = [y for y in yrs.tolist() if not y < fake_time]
+            if late:
+                raise UserInputError(
+                    f"{where}: the predictor {label!r} uses period(s) {late}, at or after the fake treatment "
+                    f"time {fake_time!r}, so the placebo cannot keep the specification of the original fit "
+                    "(dropping the predictor would change it, and with a user-given V make it inconsistent). "
+                    f"Choose a fake date after {max(late)!r}, or refit with predictors measured before the "
+                    "fake date and run the placebo on that fit."
+                )
 
 
 @dataclass

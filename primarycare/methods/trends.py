@@ -66,6 +66,7 @@ from scipy import stats
 from statsmodels.regression.linear_model import GLS, GLSAR, OLS  # not statsmodels.api: faster to import
 
 from ..errors import UserInputError
+from ._prep import numeric_period, numeric_time
 from .results import Estimate
 from .synth import _is_simulated, _new_figure, stamp_simulated
 
@@ -375,6 +376,7 @@ def segmented(
             f"row per period); filter to one unit, or use comparative() for a treated-vs-control design."
         )
     d = data[[time, outcome]].copy()
+    d[time] = numeric_time(d[time], time, "segmented")
     d[outcome] = pd.to_numeric(d[outcome], errors="coerce")
     notes: list[str] = []
     n_missing = int(d[outcome].isna().sum())
@@ -383,7 +385,7 @@ def segmented(
         notes.append(f"{n_missing} period(s) with a missing '{outcome}' dropped.")
     times = d[time].to_numpy()
     y = d[outcome].to_numpy(dtype=float)
-    ints = _as_list(interruption)
+    ints = [numeric_period(x, "interruption", "segmented") for x in _as_list(interruption)]
     if not ints:
         raise UserInputError("segmented: give at least one interruption period.")
     if len(set(ints)) != len(ints):
