@@ -215,3 +215,18 @@ def test_sensitivity_uses_placebo_covariance_and_reports_breakdown(shanghai_resu
     inc = (g["lower"] <= 0) & (g["upper"] >= 0)
     if inc.any() and b["relative_magnitudes"] > 0:
         assert g.loc[inc, "M"].min() >= b["relative_magnitudes"] - 1e-6
+
+
+def test_case_figures_are_readable_on_a_phone(shanghai_result):
+    """Every text on every case figure is at least 9 CSS px when the image is shown 390 px wide."""
+    from primarycare.report import plots
+
+    r = shanghai_result
+    figs = [plots.trends(r.tables["trends"], OUT, 2018, r.tables.get("facts"), simulated=True, province="Shanghai"),
+            plots.event_study(r.tables["event_study"], OUT, r.tables["planted"], 2018, simulated=True),
+            plots.synth_gap(r.tables["synth_gap"], OUT, "Shanghai", 2018, simulated=True),
+            plots.segmented(r.tables["segmented"], OUT, 2018, simulated=True),
+            plots.permutation(r.tables["perm"], OUT, 1.0, simulated=True),
+            plots.forest(r.main_estimates().assign(label=lambda d: d["method"]), simulated=True)]
+    for f in figs:
+        assert plots.min_text_px(f, 390) >= 9.0, (f.axes[0].get_title(), plots.min_text_px(f, 390))
