@@ -258,3 +258,74 @@ def test_opens_from_file_url(site, browser):
     finally:
         ctx.close()
 
+
+
+# Smallest rendered font size of an image's text (an <img> scaled to the column: the figure's own font in
+# points times the shown width over the figure's natural width; the figures are drawn 5.2 in wide at 100 dpi
+# with text of at least 10 pt, see primarycare.report.plots.MIN_FONT_PT).
+PHONE_MEASURE_JS = """
+() => {
+  const out = {figures: [], clipped: [], tables_overflowing_page: 0};
+  for (const img of document.querySelectorAll('.bd-article img')) {
+    if (!img.naturalWidth) continue;
+    out.figures.push({src: img.currentSrc || img.src, shown: img.getBoundingClientRect().width,
+                      natural: img.naturalWidth});
+  }
+  const vw = window.innerWidth;
+  for (const el of document.querySelectorAll('.bd-article .admonition, .bd-article details')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > vw + 1 || r.left < -1) out.clipped.push(el.className + ': ' + Math.round(r.right));
+  }
+  for (const t of document.querySelectorAll('.bd-article table')) {
+    const box = t.closest('.pc-scroll, .cell_output, .table-wrapper') || t;
+    if (box.getBoundingClientRect().right > vw + 1) out.tables_overflowing_page += 1;
+  }
+  return out;
+}
+"""
+
+
+def test_phone_figures_tables_and_boxes(site, server, browser):
+    """At 390 px: figure text at least 9 CSS px (10 pt on a 5.2 in, 100 dpi figure scaled to its shown
+    width), tables scroll inside their own box, admonition boxes are not clipped."""
+    ctx = Offline(browser, server, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = ctx.page()
+        cases = [c for c in sorted((site / "cases").glob("*.html")) if c.stem not in ("data", "synthesis")]
+        assert cases, "no case chapter in the site"
+        for rel in [cases[0].relative_to(site).as_posix(), "intro.html"]:
+            page.goto(f"{server}/{quote(rel)}", wait_until="load")
+            page.evaluate(BROKEN_IMAGES_JS)
+            m = page.evaluate(PHONE_MEASURE_JS)
+            assert m["figures"], f"{rel}: no figures measured"
+            for f in m["figures"]:
+                if f["src"].endswith(".svg"):
+                    continue  # SVGs are drawn 5.2 in wide with >= 10 pt text (checked in tests/test_readers.py)
+                # a PNG of 5.2 in at 100 dpi has 520 px; 10 pt is 13.9 natural px
+                px = 10 * 100 / 72 * f["shown"] / f["natural"]
+                assert px >= 9.0, f"{rel}: figure {f['src']} text would be {px:.1f} px ({f})"
+            assert not m["clipped"], f"{rel}: clipped boxes {m['clipped']}"
+            assert m["tables_overflowing_page"] == 0, f"{rel}: tables wider than the screen"
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{rel}: page is {overflow}px wider than the phone"
+    finally:
+        ctx.close()
+
+
+def test_downloads_resolve_and_the_map_renders(site, server, offline):
+    page = offline.page()
+    cases = [c for c in sorted((site / "cases").glob("*.html")) if c.stem not in ("data", "synthesis", "real_record")]
+    rel = cases[0].relative_to(site).as_posix()
+    page.goto(f"{server}/{quote(rel)}", wait_until="load")
+    links = page.eval_on_selector_all("a.download, a[download]", "els => els.map(e => e.href)")
+    csv = [u for u in links if u.endswith(".csv")]
+    assert len(csv) >= 2, f"{rel}: expected the panel slice and estimates downloads, got {links}"
+    nb = page.eval_on_selector_all("a[href$='.ipynb']", "els => els.map(e => e.href)")
+    assert nb, f"{rel}: no notebook download link"
+    for u in csv + nb[:1]:
+        r = page.request.get(u)
+        assert r.ok and len(r.body()) > 100, f"download {u} failed: HTTP {r.status}"
+    page.goto(f"{server}/intro.html", wait_until="load")
+    imgs = page.eval_on_selector_all("img", "els => els.filter(i => i.naturalWidth > 0).map(i => i.src)")
+    assert any("map" in u or "tile" in u for u in imgs), f"no map image on the introduction: {imgs}"
+    assert not offline.external and not offline.console_errors, (offline.external, offline.console_errors)
