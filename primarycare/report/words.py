@@ -199,8 +199,9 @@ def pretrend(result: CaseResult, outcome: str) -> str:
     if v.code == "reject":
         text = _("{label}: {stats}. The test rejects parallel pre-trends: before the reform the province already "
                  "moved differently from its comparisons, so the DiD-type estimates above are not credible as "
-                 "effects of the reform without further assumptions (see the sensitivity analysis).").format(
-            label=lab, stats=stats)
+                 "effects of the reform without further assumptions.").format(label=lab, stats=stats)
+        if sens is not None and len(sens) and "kind" in sens and (sens["kind"] == "breakdown").any():
+            text += " " + _("The sensitivity analysis below says how large a departure the conclusion survives.")
     else:
         text = _("{label}: {stats}. The test does not reject parallel pre-trends. That is not evidence that the "
                  "trends were parallel: a test with {n} assignments detects only large departures.").format(
