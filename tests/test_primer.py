@@ -99,3 +99,19 @@ def test_teaching_data_carries_the_planted_truth():
     assert td.province not in td.donors and len(td.donors) == f.province.nunique() - 1
     with pytest.raises(UserInputError):
         teaching_data("atlantis")
+
+
+def test_teaching_data_switch_breaks_parallel_trends():
+    """With the switch off, the comparison provinces' trends follow their levels (the primer's failing case)."""
+    import numpy as np
+
+    from primarycare.case.teaching import teaching_data
+
+    ok = teaching_data("zhejiang", "gps_per_10000")
+    bad = teaching_data("zhejiang", "gps_per_10000", parallel_trends=False)
+
+    def level_vs_change(td):
+        w = td.frame[td.frame["province"] != td.province].pivot(index="province", columns="year", values="gps_per_10000")
+        return float(np.corrcoef(w[2010], w[2017] - w[2010])[0, 1])
+
+    assert abs(level_vs_change(ok)) < 0.5 < level_vs_change(bad)

@@ -38,12 +38,15 @@ class TeachingData:
 
 
 def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_share",
-                  seed: int | None = None) -> TeachingData:
+                  seed: int | None = None, parallel_trends: bool = True) -> TeachingData:
     """The treated province of a case and its comparison provinces on the simulated teaching panel.
 
     Comparison provinces are the case's donors (other reforming provinces excluded, see
     ``data/cases.yml``). ``seed`` redraws the simulated panel (``None``: the simulator's default), so a
     reader can see how much an estimate moves from one simulated world to another.
+    ``parallel_trends=False`` draws the same world with province-specific trends correlated with the
+    province's level (the simulator's documented switch), for the lesson on what happens when the
+    assumption fails.
     """
     from ..data import simulate
     from . import config as cases
@@ -53,7 +56,8 @@ def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_
         raise UserInputError(f"case_id {case_id!r} is not a case in data/cases.yml; known cases: "
                              f"{', '.join(all_cases)}.")
     case = all_cases[case_id]
-    sim = simulate.simulate_panel() if seed is None else simulate.simulate_panel(seed=seed)
+    kw = {} if seed is None else {"seed": seed}
+    sim = simulate.simulate_panel(parallel_trends=parallel_trends, **kw)
     wide = sim.wide()
     if outcome not in wide.columns:
         raise UserInputError(f"outcome {outcome!r} is not an indicator in the simulated panel; expected one "
