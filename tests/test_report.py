@@ -96,7 +96,8 @@ def test_design_based_interval_shown_in_main_column_model_based_in_secondary():
              {**CS, "estimate": 1.1}])
     t = tables.estimate_table(e, simulated=False)
     assert t.loc[0, "95% interval"] == "[0.200, 1.800]" and t.loc[0, "model-based interval"] == ""
-    assert t.loc[1, "95% interval"] == "—" and t.loc[1, "model-based interval"] == "[0.100, 0.500]"
+    assert t.loc[1, "95% interval"] == "—" and t.loc[1, "model-based interval"] == "[0.100, 0.500], p = 0.010"
+    assert t.loc[1, "p"] == ""  # a model-based p-value is not shown as a main result
     assert t.loc[2, "95% interval"].startswith("same as") and t.loc[2, "p"] == ""
     assert "randomization test (24 assignments)" in t.loc[0, "method"]
     assert "planted" not in t.columns
@@ -140,7 +141,7 @@ def test_claims_display_folds_rows_that_cannot_be_checked():
                            "panel_value": [1.0, np.nan, np.nan, 5.0], "panel_status": ["observed", "", "", "simulated"],
                            "verdict": ["agrees", "nc_year", "nc_year", "nc_simulated"]})
     shown, folded = tables.claims_display(claims, [OUT])
-    assert len(shown) == 2 and folded == {"not checkable: year not in panel": 2}
+    assert len(shown) == 2 and folded == {"year not in panel": 2}
     assert "cannot be checked because the panel value for the same year is simulated" in words.claims_summary(claims, True)
 
 

@@ -147,7 +147,7 @@ def claims_display(claims: pd.DataFrame, outcomes: Any) -> tuple[pd.DataFrame, d
         _("Verdict"): [_(VERDICT_WORDS.get(str(r.verdict), str(r.verdict))) for r in rows],
         _("Source"): [short_source(r.source) for r in rows],
     })
-    return t, {_(VERDICT_WORDS.get(k, k)): int(n) for k, n in folded.items()}
+    return t, {_(VERDICT_WORDS.get(k, k)).removeprefix(_("not checkable: ")): int(n) for k, n in folded.items()}
 
 
 def weights_table(weights: pd.DataFrame, tol: float = 1e-3) -> pd.DataFrame:
@@ -210,8 +210,9 @@ def estimate_table(rows: pd.DataFrame, simulated: bool, digits: int = 3, group: 
         r = {group: fmt.label(x.outcome), _("method"): method, _("estimate"): fmt.num(x.estimate, digits),
              _("95% interval"): (_("same as {m}").format(m=short_method(same)) if same else
                                  fmt.ci(x.ci_low, x.ci_high, digits) if design else "—"),
-             _("p"): fmt.p(x.p_value) if not same else "",
-             _("model-based interval"): fmt.ci(x.ci_low, x.ci_high, digits) if model else ""}
+             _("p"): fmt.p(x.p_value) if not (same or model) else "",
+             _("model-based interval"): (_("{ci}, p {p}").format(ci=fmt.ci(x.ci_low, x.ci_high, digits),
+                                                                 p=fmt.p_eq(x.p_value)) if model else "")}
         if simulated:
             r[_("planted")] = fmt.num(x.planted, digits)
         out.append(r)

@@ -217,9 +217,9 @@ def pretrend(result: CaseResult, outcome: str) -> str:
             fp=fmt.p_eq(v.crv1_p))
     if v.sign_pattern:
         side = _("above") if v.sign_pattern == "all_above" else _("below")
-        text += " " + _("All {n} pre-reform coefficients lie {side} zero, a pattern consistent with a drift that "
-                        "began before the reform and that a joint test with few comparisons can miss.").format(
-            n=v.n_leads, side=side)
+        text += " " + _("All {n} pre-reform coefficients lie {side} zero. Such a pattern arises when the reference "
+                        "year happens to be unusual, or from a drift that began before the reform, which a joint test "
+                        "with few comparisons can miss.").format(n=v.n_leads, side=side)
     if v.band_excludes:
         text += " " + _("{k} of the {n} pre-reform coefficients have a placebo band that excludes zero.").format(
             k=v.band_excludes, n=v.n_leads)
