@@ -64,6 +64,26 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str 
     return target
 
 
+def _finish(fig: Any, simulated: bool) -> Any:
+    """Wrap long titles so the figure keeps its phone-column width, then stamp it if simulated."""
+    import textwrap
+
+    for ax in fig.axes:
+        t = ax.get_title()
+        if len(t) > 46:
+            ax.set_title(textwrap.fill(t, 46))
+    return stamp(fig, simulated)
+
+
+def _legend(ax: Any, loc: str = "best", width: int = 34, **kw: Any) -> None:
+    """A legend whose labels are wrapped at ``width`` characters, so it stays inside a phone-width figure."""
+    import textwrap
+
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, [textwrap.fill(lb, width) for lb in labels], loc=loc, **kw)
+
+
 def _ylabel(outcome: str) -> str:
     return f"{_(indicators.label(outcome))} ({indicators.unit(outcome)})"
 
@@ -97,8 +117,8 @@ def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFr
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
     ax.set_title(title or _(indicators.label(outcome)))
-    ax.legend(loc="best")
-    return stamp(fig, simulated)
+    _legend(ax)
+    return _finish(fig, simulated)
 
 
 def segmented(table: pd.DataFrame, outcome: str, reform_year: int, simulated: bool = True) -> Any:
@@ -125,8 +145,8 @@ def segmented(table: pd.DataFrame, outcome: str, reform_year: int, simulated: bo
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
     ax.set_title(_("Segmented trend: {label}").format(label=_(indicators.label(outcome))))
-    ax.legend(loc="best")
-    return stamp(fig, simulated)
+    _legend(ax)
+    return _finish(fig, simulated)
 
 
 def event_study(table: pd.DataFrame, outcome: str, planted: pd.DataFrame | None = None,
@@ -157,8 +177,8 @@ def event_study(table: pd.DataFrame, outcome: str, planted: pd.DataFrame | None 
     ax.set_xlabel(_("Years relative to the reform (reference: -1)"))
     ax.set_ylabel(_("Effect ({unit})").format(unit=effect_unit(outcome)))
     ax.set_title(_("Event study: {label}").format(label=_(indicators.label(outcome))))
-    ax.legend(loc="best")
-    return stamp(fig, simulated)
+    _legend(ax)
+    return _finish(fig, simulated)
 
 
 def synth_gap(gaps: pd.DataFrame, outcome: str, treated: str, reform_year: int, simulated: bool = True) -> Any:
@@ -180,8 +200,8 @@ def synth_gap(gaps: pd.DataFrame, outcome: str, treated: str, reform_year: int, 
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_("Gap ({unit})").format(unit=effect_unit(outcome)))
     ax.set_title(_("Synthetic control gap: {label}").format(label=_(indicators.label(outcome))))
-    ax.legend(loc="best")
-    return stamp(fig, simulated)
+    _legend(ax)
+    return _finish(fig, simulated)
 
 
 def permutation(dist: pd.DataFrame, outcome: str, observed: float, simulated: bool = True) -> Any:
@@ -194,8 +214,8 @@ def permutation(dist: pd.DataFrame, outcome: str, observed: float, simulated: bo
     ax.set_xlabel(_("TWFE estimate ({unit})").format(unit=effect_unit(outcome)))
     ax.set_ylabel(_("Count"))
     ax.set_title(_("Randomization test: {label}").format(label=_(indicators.label(outcome))))
-    ax.legend(loc="best")
-    return stamp(fig, simulated)
+    _legend(ax)
+    return _finish(fig, simulated)
 
 
 def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = True,
@@ -217,7 +237,7 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
     ax.set_yticks(y, e[label_col].tolist(), fontsize=10)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=10)
-    return stamp(fig, simulated)
+    return _finish(fig, simulated)
 
 
 def _with_gaps(years: pd.Series, values: pd.Series, span: range) -> tuple[np.ndarray, np.ndarray]:
