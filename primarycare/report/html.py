@@ -49,13 +49,15 @@ def plain(table: pd.DataFrame, caption: str = "", collapsed: str | None = None) 
 
 
 def estimates(result: CaseResult, rows: pd.DataFrame, caption: str) -> str:
-    """Estimate rows grouped by outcome; marked simulated when the outcome's series are simulated."""
+    """Estimate rows grouped by outcome in one table (a header row per outcome), marked SIMULATED DATA when
+    the outcomes' series are simulated; outcomes of different status get separate tables."""
     if rows.empty:
         return ""
     parts = []
-    for o in dict.fromkeys(rows["outcome"]):
-        sim = result.outcome_simulated(o)
-        t = tables.estimate_table(rows[rows["outcome"] == o], sim)
+    outcomes = list(dict.fromkeys(rows["outcome"]))
+    for sim in dict.fromkeys(result.outcome_simulated(o) for o in outcomes):
+        sub = rows[rows["outcome"].isin([o for o in outcomes if result.outcome_simulated(o) == sim])]
+        t = tables.estimate_table(sub, sim)
         parts.append(grouped(t, "outcome", f"{caption} — {mark(sim)}"))
     return "\n".join(parts)
 
