@@ -222,7 +222,8 @@ def test_generated_text_does_not_contradict_the_numbers(zhejiang):
             assert (int(mt.group(1)), int(mt.group(2))) == (cov, len(design))
         # no "interval" for a synthetic control without one
         if (m.loc[m["method"] == "Synthetic control", "interval_basis"] == "none").all():
-            assert "Conformal" not in words.synth(r, o)
+            sc_text = words.synth(r, o)
+            assert "Conformal 95% interval" not in sc_text and not re.search(r"\[[-\d.]+, [-\d.]+\]", sc_text)
 
 
 def test_at_a_glance_says_simulated_and_matches_verdicts(zhejiang):

@@ -141,16 +141,13 @@ def effect(result: CaseResult, outcome: str) -> str:
         text += " " + _("Design-based results: {parts}.").format(parts="; ".join(parts))
     if v.merged:
         pairs = [_("{a} equals {b}").format(a=method_name(a), b=method_name(b)) for a, b in v.merged]
-        text += " " + _("Counted once: {pairs} (with one reforming province and comparisons that never reform, "
-                        "the two estimators are the same average of the same differences).").format(
-            pairs=_join(pairs))
+        text += " " + _("Counted once: {pairs} (with one reforming province the two are the same "
+                        "estimator).").format(pairs=_join(pairs))
     if result.outcome_simulated(outcome) and not math.isnan(v.planted):
         text += " " + _("The planted average effect in the simulated panel is {planted} {unit}; {c} of the {n} "
                         "design-based intervals contain it{which}.").format(
             planted=fmt.num(v.planted), unit=unit, c=len(v.covered), n=v.n_intervals,
             which=f" ({_join([method_name(m) for m in v.covered])})" if v.covered else "")
-        text += " " + _("Because the data are simulated, this shows how the methods behave; it is not an estimate "
-                        "of the reform's real effect.")
     return text
 
 
@@ -163,8 +160,8 @@ def segmented(result: CaseResult, outcome: str) -> str:
     x = r.iloc[0]
     yr = str(x["method"]).rsplit(" ", 1)[-1]
     return _("The segmented trend model of the province alone puts the effect in {year} at {est} {unit} "
-             "(Newey–West interval {ci}, model-based: with {n} yearly values such intervals are too narrow, so they "
-             "are shown for reference and not read as evidence).").format(
+             "(Newey–West interval {ci}; model-based, so not read as evidence: with {n} yearly values such intervals "
+             "are too narrow).").format(
         year=yr, est=fmt.num(x["estimate"]), unit=fmt.effect_unit_words(outcome), ci=fmt.ci(x["ci_low"], x["ci_high"]),
         n=int(x["n_obs"]) if not math.isnan(float(x["n_obs"])) else "—")
 
@@ -212,9 +209,8 @@ def pretrend(result: CaseResult, outcome: str) -> str:
                             "smaller drifts would often pass unnoticed.").format(s=fmt.num(v.power_slope, 3),
                                                                                 unit=fmt.effect_unit_words(outcome))
     if v.disagree and v.which == "placebo":
-        text += " " + _("The CRV1 F-test points the other way (p {fp}); it rests on one treated cluster and its "
-                        "p-values are unreliable here, so the placebo p-value is the one to read.").format(
-            fp=fmt.p_eq(v.crv1_p))
+        text += " " + _("The CRV1 F-test points the other way (p {fp}), but with one treated cluster it is "
+                        "unreliable.").format(fp=fmt.p_eq(v.crv1_p))
     if v.sign_pattern:
         side = _("above") if v.sign_pattern == "all_above" else _("below")
         text += " " + _("All {n} pre-reform coefficients lie {side} zero. Such a pattern arises when the reference "
@@ -257,10 +253,14 @@ def sensitivity(result: CaseResult, outcome: str) -> str:
                          "most {b} {unit} a year from one year to the next (breakdown M = {b}).").format(
                 b=fmt.num(b, 3), unit=fmt.effect_unit_words(outcome)) if b > 0 and math.isfinite(b) else
                 _("Smoothness: the interval includes zero even under a linear trend difference (M = 0)."))
-    if out:
-        out.append(_("(Rambachan and Roth 2023; the covariance of the event-study coefficients comes from the "
-                     "placebo runs, because the cluster-robust one rests on one treated cluster.)"))
     return fmt.label(outcome) + ". " + " ".join(out) if out else ""
+
+
+def sensitivity_note() -> str:
+    """Said once per chapter, before the per-outcome sensitivity sentences."""
+    return _("Sensitivity (Rambachan and Roth 2023): how large a violation of parallel trends after the reform would "
+             "make the interval of the average effect include zero. The covariance of the event-study coefficients "
+             "comes from the placebo runs, because the cluster-robust one rests on one treated cluster.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,16 +285,27 @@ def synth(result: CaseResult, outcome: str) -> str:
         text += " " + _("Conformal 95% interval of a constant effect (Chernozhukov, Wüthrich and Zhu 2021): "
                         "{ci}.").format(ci=fmt.ci(r["ci_low"], r["ci_high"]))
     elif "conformal_low" in s and not math.isfinite(float(s["conformal_low"])):
-        n = int(float(s.get("conformal_n_perms", 0) or 0))
-        text += " " + _("Its conformal interval (Chernozhukov, Wüthrich and Zhu 2021) is unbounded: with {n} yearly "
-                        "values the smallest p-value the permutations of years can reach is 1/{n}, above 0.05, "
-                        "so the synthetic control is read by its placebo p-value alone.").format(n=n or "—")
+        text += " " + _("Conformal interval: unbounded (see above).")
     if int(s.get("n_poor_fit", 0) or 0):
         text += " " + _("The placebo figure leaves out {k} of {n} placebo runs whose pre-reform RMSPE is more than "
                         "{m:g} times the province's (Abadie, Diamond and Hainmueller 2010): their gaps mostly show a "
                         "poor fit, not an effect.").format(k=int(s["n_poor_fit"]), n=int(s["n_placebos"]),
                                                           m=float(s["poor_fit_multiple"]))
     return text
+
+
+def conformal_note(result: CaseResult) -> str:
+    """Said once per chapter when a synthetic control's conformal interval is unbounded."""
+    S = result.tables.get("synth_stats")
+    if S is None or "conformal_low" not in S:
+        return ""
+    unb = S[~S["conformal_low"].astype(float).apply(math.isfinite)]
+    if unb.empty:
+        return ""
+    n = int(float(unb["conformal_n_perms"].iloc[0] or 0))
+    return _("The conformal interval of the synthetic control (Chernozhukov, Wüthrich and Zhu 2021) permutes the "
+             "years: with {n} yearly values the smallest p-value it can reach is 1/{n}, above 0.05, so at the 95% "
+             "level it is unbounded and the synthetic control is read by its placebo p-value.").format(n=n or "—")
 
 
 def robustness(result: CaseResult, outcome: str) -> str:
