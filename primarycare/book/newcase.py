@@ -646,6 +646,7 @@ def commit(plan: Plan, stage: Path, build_site: bool, save: bool = False) -> Com
         tx.place(stage / "cases" / f"{cid}.ipynb", bb.BOOK / "cases" / f"{cid}.ipynb")
         tx.keep(bb.BOOK / "_toc.yml")
         tx.keep(bb.GENERATED / "status.md")
+        tx.keep(bb.GENERATED / "footer.html")
         bb.write_toc(toc_case_ids(cid))
         bb.write_status()  # the landing page's data-status note (unchanged unless the panel changed)
         synth_ids: list[str] | None = synthesis_ids(cid)
