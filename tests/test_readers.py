@@ -125,7 +125,7 @@ def _citations() -> set[tuple[str, str]]:
     for text in texts:
         for name, year in _CITE.findall(text):
             name = name.removesuffix("'s")
-            if name in _NOT_AUTHORS or name in provinces.names():
+            if name in _NOT_AUTHORS or name in provinces.names() or name.isupper():  # constants are not authors
                 continue
             found.add((name, year))
     return found
