@@ -329,3 +329,19 @@ def test_downloads_resolve_and_the_map_renders(site, server, offline):
     imgs = page.eval_on_selector_all("img", "els => els.filter(i => i.naturalWidth > 0).map(i => i.src)")
     assert any("map" in u or "tile" in u for u in imgs), f"no map image on the introduction: {imgs}"
     assert not offline.external and not offline.console_errors, (offline.external, offline.console_errors)
+
+
+def test_desktop_screenshot_of_a_case_chapter(site, server, browser):
+    """A desktop-width screenshot of the first case chapter (book/_build/screenshots/case_desktop.png)."""
+    ctx = Offline(browser, server, viewport={"width": 1280, "height": 900})
+    try:
+        page = ctx.page()
+        cases = [c for c in sorted((site / "cases").glob("*.html")) if c.stem not in ("data", "synthesis", "real_record")]
+        page.goto(f"{server}/{quote(cases[0].relative_to(site).as_posix())}", wait_until="load")
+        page.evaluate(BROKEN_IMAGES_JS)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "case_desktop.png"), full_page=False)
+        assert (SCREENSHOTS / "case_desktop.png").stat().st_size > 10_000
+        assert not ctx.external and not ctx.console_errors, (ctx.external, ctx.console_errors)
+    finally:
+        ctx.close()

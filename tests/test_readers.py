@@ -504,6 +504,15 @@ def test_wheel_runs_a_primer_notebook_in_a_fresh_venv_outside_the_repository(whe
     assert data.startswith(str(venv)) and data.endswith("primarycare/_data"), data
     errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    # a downloaded case chapter runs too: the case template with a chapter's parameters, writing its
+    # results into the class folder (what a reader gets from the download button plus one install command)
+    shutil.copyfile(ROOT / "notebooks" / "case_study.ipynb", work / "case.ipynb")
+    proc = subprocess.run([str(py), "-m", "papermill", "case.ipynb", "case.out.ipynb", "-k", "python3", "--cwd",
+                           str(work), "--no-progress-bar", "-p", "case_id", "zhejiang", "-p", "province", "Zhejiang",
+                           "-p", "reform_id", "zhejiang_ccmc", "-p", "n_permutations", "20", "-p", "output_dir",
+                           str(work / "results")], env=env, cwd=work, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "results" / "estimates.csv").exists() and (work / "results" / "panel.csv").exists()
 
 
 @pytest.mark.slow
