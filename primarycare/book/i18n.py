@@ -47,7 +47,7 @@ LIB_LOCALE = REPORT / "locale"
 LIB_DOMAIN = "primarycare"
 LIB_POT = LIB_LOCALE / f"{LIB_DOMAIN}.pot"
 LANGS = {"zh": "zh_CN"}  # edition code -> catalogue locale
-KEYWORDS = {"_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:[!:][^{}]*)?\}(?!\})")
 
 

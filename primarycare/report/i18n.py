@@ -17,14 +17,41 @@ _current: gettext.NullTranslations = gettext.NullTranslations()
 _lang = "en"
 
 
-def set_language(lang: str) -> None:
-    """Use the catalogue of ``lang`` ("en", "zh", ...) for every later call of :func:`_`."""
+ALIASES = {"zh": "zh", "zh_CN": "zh", "zh-CN": "zh", "zh_Hans": "zh", "en": "en", "": "en"}
+
+
+def set_language(lang: str | None, font: bool = True) -> None:
+    """Use the catalogue of ``lang`` for every later call of :func:`_` ("en", or "zh" / "zh_CN": Simplified
+    Chinese), and set matplotlib's font for it (``font``; see :func:`primarycare.report.plots.font_family`).
+
+    The Chinese catalogue ``locale/zh_CN/LC_MESSAGES/primarycare.po`` is compiled to ``.mo`` here when the
+    ``.mo`` is missing or older than the ``.po`` (the ``.mo`` is not committed).
+    """
     global _current, _lang
-    if lang in ("en", "", None):
+    code = ALIASES.get(lang or "", None)
+    if code is None:
+        from ..errors import UserInputError
+
+        raise UserInputError(f"Unknown language {lang!r}: expected 'en' or 'zh' (also 'zh_CN'), the languages with a "
+                             "message catalogue in primarycare/report/locale.")
+    if code == "en":
         _current, _lang = gettext.NullTranslations(), "en"
-        return
-    _current = gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang])
-    _lang = lang
+    else:
+        from ..book.i18n import compile_library
+
+        mo = compile_library(code)
+        with open(mo, "rb") as fh:
+            _current = gettext.GNUTranslations(fh)
+        _lang = code
+    if font:
+        from . import plots
+
+        plots.apply_font(_lang)
+
+
+def is_zh() -> bool:
+    """True when the words are Chinese (numbers, names and units follow the Chinese conventions)."""
+    return _lang == "zh"
 
 
 def language() -> str:
@@ -35,6 +62,11 @@ def language() -> str:
 def _(message: str) -> str:
     """The message in the current language (marks the string for extraction into the catalogue)."""
     return _current.gettext(message)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it now (a constant translated where it is used)."""
+    return message
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:

@@ -14,16 +14,16 @@ import pandas as pd
 
 from ..case.result import CaseResult
 from . import fmt, rules
-from .i18n import _
+from .i18n import N_, _
 
 PRIMER_ONE_TREATED = "/primer/06_one_treated_province"
 
 METHOD_NAMES = {
-    "TWFE DiD": "TWFE DiD",
-    "Event study (post average)": "event study (post-reform average)",
-    "Callaway-Sant'Anna": "Callaway–Sant'Anna",
-    "Synthetic control": "synthetic control",
-    "Synthetic DiD": "synthetic DiD",
+    "TWFE DiD": N_("TWFE DiD"),
+    "Event study (post average)": N_("event study (post-reform average)"),
+    "Callaway-Sant'Anna": N_("Callaway–Sant'Anna"),
+    "Synthetic control": N_("synthetic control"),
+    "Synthetic DiD": N_("synthetic DiD"),
 }
 
 
@@ -325,17 +325,17 @@ def robustness(result: CaseResult, outcome: str) -> str:
 
 
 PROBLEM_WORDS = {
-    "twfe_randomization": "TWFE DiD with the randomization test",
-    "event_study": "the event study",
-    "callaway_santanna": "Callaway–Sant'Anna",
-    "synthetic_control": "the synthetic control",
-    "synthetic_control_placebos": "the synthetic-control placebos",
-    "synthetic_control_conformal": "the conformal interval of the synthetic control",
-    "synthetic_did": "synthetic DiD",
-    "segmented": "the segmented trend model",
-    "sensitivity": "the sensitivity analysis",
-    "leave_one_out": "the leave-one-out check",
-    "facts_register": "the facts register",
+    "twfe_randomization": N_("TWFE DiD with the randomization test"),
+    "event_study": N_("the event study"),
+    "callaway_santanna": N_("Callaway–Sant'Anna"),
+    "synthetic_control": N_("the synthetic control"),
+    "synthetic_control_placebos": N_("the synthetic-control placebos"),
+    "synthetic_control_conformal": N_("the conformal interval of the synthetic control"),
+    "synthetic_did": N_("synthetic DiD"),
+    "segmented": N_("the segmented trend model"),
+    "sensitivity": N_("the sensitivity analysis"),
+    "leave_one_out": N_("the leave-one-out check"),
+    "facts_register": N_("the facts register"),
 }
 
 
@@ -386,7 +386,7 @@ def donors(config: dict[str, Any], table: pd.DataFrame) -> str:
     ex = table[table["role"] == "excluded"]
     return _("{n} provinces serve as comparisons. {k} are left out because they had reforms of their own during "
              "the window (rows of data/policies.csv); their outcomes would move for their own reasons and blur the "
-             "comparison. Comparisons: {names}.").format(n=len(d), k=len(ex), names=", ".join(d))
+             "comparison. Comparisons: {names}.").format(n=len(d), k=len(ex), names=_(", ").join(map(fmt.province, d)))
 
 
 def claims_summary(claims: pd.DataFrame, simulated: bool) -> str:
