@@ -787,8 +787,16 @@ def _build(args: argparse.Namespace) -> int:
 
     clean_staging()
     cache: dict[str, str] = json.loads(CACHE_FILE.read_text()) if CACHE_FILE.exists() else {}
+    zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
     if "zh" in langs:
-        check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+        try:
+            check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+        except UserInputError as e:
+            if langs == ("zh",):
+                raise
+            zh_refused, langs = str(e), ("en",)
+            print("The Chinese edition will not be built (the check failed; reason at the end). Building the "
+                  "English edition.", file=sys.stderr)
     jobs = keyed_plan(all_cases, perms)
     zh_jobs = edition_plan(jobs, all_cases, "zh") if "zh" in langs else []
 
@@ -871,4 +879,7 @@ def _build(args: argparse.Namespace) -> int:
         for f in failures:
             print("  " + failure_message(f), file=sys.stderr)
         return 1
+    if zh_refused:
+        print(f"Error: {zh_refused}", file=sys.stderr)
+        return 2
     return 0

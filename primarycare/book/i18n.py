@@ -47,6 +47,7 @@ LIB_LOCALE = REPORT / "locale"
 LIB_DOMAIN = "primarycare"
 LIB_POT = LIB_LOCALE / f"{LIB_DOMAIN}.pot"
 LANGS = {"zh": "zh_CN"}  # edition code -> catalogue locale
+DATA_README_DOC = "data_readme.md"  # data/README.md in the template tree (the data chapter's text)
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:[!:][^{}]*)?\}(?!\})")
 
@@ -115,9 +116,17 @@ def _template_tree(dst: Path) -> None:
     for name in ("status.md", "sources.md", "download.md"):
         (gen / name).write_text("\n", encoding="utf-8")
     from ..case import config as cases_mod
+    from ..report.edition import data_readme
     from .build import write_toc
 
     write_toc(list(cases_mod.read_yaml().get("cases", {})), book=dst)  # the part captions are static text
+    # data/README.md, which the data chapter shows as it is: static text, so its messages go into cases.pot
+    (dst / "cases" / DATA_README_DOC).write_text(data_readme() + "\n", encoding="utf-8")
+    toc = (dst / "_toc.yml").read_text(encoding="utf-8")
+    entry = f"      - file: cases/{Path(DATA_README_DOC).stem}\n"
+    toc = toc.replace("      - file: cases/data\n", "      - file: cases/data\n" + entry, 1)
+    (dst / "_toc.yml").write_text(toc if entry in toc else toc + "  - caption: Background\n    chapters:\n" + entry,
+                                  encoding="utf-8")
 
 
 def extract_static(pot_dir: Path = POT_DIR) -> list[Path]:

@@ -6,6 +6,8 @@ the language switch), in the language in use (:mod:`primarycare.report.i18n`).
 
 from __future__ import annotations
 
+import re
+
 from .i18n import _, is_zh
 
 BOOK_TITLE = "Primary health care reform in China: provincial cases"  # as in book/_config.yml (title)
@@ -84,3 +86,14 @@ def switch_label(target: str) -> str:
 def switch_title(target: str) -> str:
     """The switch's tooltip, in the language of the page it leads to."""
     return {"zh": "本页的中文版", "en": "This page in English"}[target]
+
+
+def data_readme() -> str:
+    """``data/README.md`` as the data chapter shows it: headings demoted to bold lines (the page keeps one
+    title). The Chinese edition translates it as static text: the message templates take it from here too
+    (:func:`primarycare.book.i18n.template_docs`), so it is written once, in English, in data/README.md."""
+    from ..paths import DATA
+
+    path = DATA / "README.md"
+    readme = path.read_text(encoding="utf-8") if path.exists() else ""
+    return re.sub(r"^#+\s*(.+)$", r"**\1**", readme, flags=re.M)
