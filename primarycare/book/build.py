@@ -504,7 +504,7 @@ def build_edition(lang: str = "en", quiet: bool = True, all_pages: bool = False)
     from . import readers
 
     readers.ensure_pages()  # figures, sources table and downloads the pages include (made once if missing)
-    source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, SITE_WORK_ZH)
+    source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, _zh_work())
     work.mkdir(parents=True, exist_ok=True)
     cmd = ["jupyter-book", "build", str(source), "--path-output", str(work)]
     if all_pages:
@@ -521,13 +521,18 @@ def build_edition(lang: str = "en", quiet: bool = True, all_pages: bool = False)
     return html
 
 
+def _zh_work() -> Path:
+    """The Chinese edition's work dir, beside the English one's (also when a test points SITE_WORK elsewhere)."""
+    return SITE_WORK.with_name(SITE_WORK_ZH.name)
+
+
 def assemble_site(place: Callable[[Path, Path], None] = replace_dir) -> None:
     """One site: the English edition at book/_build/html and, when it has been built, the Chinese edition at
     book/_build/html/zh (each from its work dir's last successful build); swapped into place at once."""
     from . import readers
 
     html = SITE_WORK / "_build" / "html"
-    zh_html = SITE_WORK_ZH / "_build" / "html"
+    zh_html = _zh_work() / "_build" / "html"
     SITE.parent.mkdir(parents=True, exist_ok=True)
     staged = SITE.parent / ".html.new"
     if staged.exists():
@@ -855,7 +860,7 @@ def _build(args: argparse.Namespace) -> int:
         hashes = {"en": lambda: site_hash() + readers.generated_hash(), "zh": zh_site_hash}
         for lang in langs:
             tag = "_site" if lang == "en" else f"_site_{lang}"
-            work = SITE_WORK if lang == "en" else SITE_WORK_ZH
+            work = SITE_WORK if lang == "en" else _zh_work()
             h = hashes[lang]()
             if (not args.force and cache.get(tag) == h and (work / "_build" / "html" / "index.html").exists()
                     and (SITE / "index.html").exists() and (lang == "en" or (SITE / lang / "index.html").exists())):

@@ -108,7 +108,7 @@ def case_fact_rows(facts: pd.DataFrame, case_provinces: list[str]) -> pd.DataFra
 
 def facts_used(facts: pd.DataFrame, case_provinces: list[str]) -> pd.DataFrame:
     """Every facts-register row the chapter shows (the case provinces' figures and the converted counts)."""
-    ids = set(case_fact_rows(facts, case_provinces)["fact_id"]) | set(per_capita(facts)["Fact"])
+    ids = set(case_fact_rows(facts, case_provinces)["fact_id"]) | set(per_capita(facts)[_("Fact")])
     return facts[facts["fact_id"].isin(ids)]
 
 
