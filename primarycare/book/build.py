@@ -448,6 +448,7 @@ def edition_config(lang: str) -> str:
              f"    locale_dirs: [{json.dumps(str(LOCALE))}]\n"
              "    gettext_compact: true\n"
              f"    html_search_language: {lang}\n"
+             f"    html_search_options: {{dict: {json.dumps(str(ZH_BOOK / '_generated' / JIEBA_DICT))}}}\n"
              f"    pc_edition: {lang}\n")
     text = relocated_config(extra)
     before = language()
@@ -461,6 +462,20 @@ def edition_config(lang: str) -> str:
     text = re.sub(r"(  extra_footer: \|\n)((?:    .*\n)+)", lambda m: m.group(1) + f"    <p>{footer}</p>\n", text,
                   count=1)
     return text
+
+
+JIEBA_DICT = "search_words.txt"  # the glossary's Chinese headwords as jieba words (zh search finds 县聘乡用)
+
+
+def search_words() -> list[str]:
+    """Words the Chinese search must keep whole: the glossary's Chinese headwords (book/glossary.md) and the
+    terms the chapters link to it (report/glossary.py). jieba would otherwise split 县聘乡用 into pieces."""
+    import re
+
+    from ..report.glossary import _CJK_TERMS
+
+    heads = re.findall(r"^([\u3400-\u9fff]{2,})\s*$", (BOOK / "glossary.md").read_text(encoding="utf-8"), flags=re.M)
+    return sorted(set(heads) | set(_CJK_TERMS))
 
 
 def prepare_zh_tree(case_ids: list[str]) -> None:
@@ -493,6 +508,11 @@ def prepare_zh_tree(case_ids: list[str]) -> None:
     finally:
         set_language(before)
     readers.write_edition_pages(ZH_BOOK / "_generated", "zh")
+    words = "".join(f"{w} 100000 n\n" for w in search_words())
+    target = ZH_BOOK / "_generated" / JIEBA_DICT
+    if not target.exists() or target.read_text(encoding="utf-8") != words:
+        with atomic_write(target) as fh:
+            fh.write(words)
 
 
 def build_edition(lang: str = "en", quiet: bool = True, all_pages: bool = False) -> Path:
@@ -707,7 +727,8 @@ def i18n_key(lang: str = "zh") -> str:
     files = [*NOTEBOOKS.rglob("*.ipynb"), *(p for p in BOOK.rglob("*.md") if "_build" not in p.parts
                                              and "_generated" not in p.parts),
              *(BOOK / "locale").rglob("*.po*"), *(ROOT / "primarycare" / "report").rglob("*.po"),
-             *(ROOT / "primarycare" / "report").glob("*.py")]
+             *(ROOT / "primarycare" / "report").glob("*.py"),
+             *(p for p in (ROOT / "data" / "README.md", ROOT / "data" / "reform_briefs.yml") if p.exists())]
     ids = list(cases_mod.read_yaml().get("cases") or {})
     return hashlib.sha256((_hash_files(files) + lang + json.dumps(ids)).encode()).hexdigest()
 
@@ -722,13 +743,21 @@ def check_edition(lang: str, cache: dict[str, str], allow_untranslated: bool) ->
     key = i18n_key(lang)
     if cache.get(f"_i18n_{lang}") == key:
         return
+    failed = cache.get(f"_i18n_{lang}_failed")
     try:
-        i18n.require_complete(lang)
+        if isinstance(failed, list) and failed[0] == key:  # same inputs as a failed check: same answer
+            raise UserInputError(failed[1])
+        try:
+            i18n.require_complete(lang)
+        except UserInputError as e:
+            cache[f"_i18n_{lang}_failed"] = [key, str(e)]
+            raise
     except UserInputError as e:
         if not allow_untranslated:
             raise
         print(f"Warning (--allow-untranslated): {e}", file=sys.stderr)
         return
+    cache.pop(f"_i18n_{lang}_failed", None)
     cache[f"_i18n_{lang}"] = key
 
 
@@ -795,7 +824,12 @@ def _build(args: argparse.Namespace) -> int:
     zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
     if "zh" in langs:
         try:
-            check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+            try:
+                check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+            finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
+                GENERATED.mkdir(parents=True, exist_ok=True)
+                with atomic_write(CACHE_FILE) as fh:
+                    json.dump(cache, fh, indent=1, sort_keys=True)
         except UserInputError as e:
             if langs == ("zh",):
                 raise
