@@ -126,7 +126,31 @@ def build_wheel(out: Path = DOWNLOADS) -> Path:
             old.unlink()
         target = out / wheels[0].name
         shutil.copy2(wheels[0], target)
+    (out / ".wheel.sha256").write_text(package_hash() + "\n", encoding="utf-8")
     return target
+
+
+def package_hash() -> str:
+    """Hash of what the wheel is built from (the files :func:`build_wheel` copies)."""
+    h = hashlib.sha256()
+    files = [ROOT / n for n in _PACKAGE_FILES if (ROOT / n).exists()]
+    for top in ("primarycare", "data"):
+        files += [p for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                  and not any(part.startswith(".") for part in p.relative_to(ROOT).parts) and p.suffix != ".pyc"]
+    for p in sorted(files):
+        h.update(p.relative_to(ROOT).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def current_wheel(out: Path = DOWNLOADS) -> Path | None:
+    """The wheel in ``out`` if it was built from the sources as they are now (a rebuild with nothing changed
+    does not build it again), else None; :func:`build_wheel` records what it was built from."""
+    wheels = sorted(out.glob("primarycare-*.whl"))
+    key = out / ".wheel.sha256"
+    if len(wheels) == 1 and key.exists() and key.read_text(encoding="utf-8").strip() == package_hash():
+        return wheels[0]
+    return None
 
 
 def zip_primer(out: Path = DOWNLOADS) -> Path:
@@ -153,7 +177,7 @@ def write_pages() -> list[Path]:
     """Everything the reader pages include, before Sphinx runs: figures, sources table, downloads."""
     written = write_figures()
     written.append(write_sources_table())
-    wheel = build_wheel()
+    wheel = current_wheel() or build_wheel()
     written += [wheel, zip_primer()]
     page = GENERATED / "download.md"
     _write_if_changed(page, download_text(wheel.name))
