@@ -122,11 +122,11 @@ def offline(browser, server):
 # ---------------------------------------------------------------------------------------------- helpers
 
 def _pages(site: Path) -> list[str]:
-    """Every HTML page of the book (not theme assets, sources or stray staging folders)."""
+    """Every HTML page of the book, both editions (not theme assets, sources or stray staging folders)."""
     out = []
     for p in sorted(site.rglob("*.html")):
         rel = p.relative_to(site)
-        if rel.parts[0] in ("_static", "_sources", "_images") or any(part.startswith(".") for part in rel.parts):
+        if any(part in ("_static", "_sources", "_images") or part.startswith(".") for part in rel.parts):
             continue
         out.append(rel.as_posix())
     return out
