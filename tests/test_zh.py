@@ -302,3 +302,33 @@ def test_chinese_edition_is_configured_for_chinese():
     terms = json.loads(raw[raw.index("(") + 1:raw.rindex(")")])["terms"]
     for word in ("医共体", "签约", "家庭医生"):  # jieba's words (the glossary's headwords kept whole)
         assert word in terms, f"the Chinese search index has no {word!r}"
+
+
+# ------------------------------------------------------------------------------------------ the build's plan
+
+
+def test_zh_plan_reads_saved_results_and_keys_on_language_and_catalogue(monkeypatch):
+    from primarycare import cases
+    from primarycare.book import build as bb
+
+    selected = cases.load_cases()
+    en = bb.keyed_plan(selected, 30)
+    zh = bb.edition_plan(en, selected, "zh")
+    assert [z.name for z in zh] == [f"zh {j.name}" for j in en]
+    for z, e in zip(zh, en, strict=True):
+        assert z.parameters["lang"] == "zh" and z.source == e.source and z.key != e.key
+        assert z.output == bb.ZH_BOOK / e.output.relative_to(bb.BOOK)
+        if e.kind == "case":  # no re-estimation: the English run's saved result, nothing saved again
+            assert z.parameters["results_dir"] == str(e.results_dir) and z.results_dir is None
+            assert re.search(r"[\u4e00-\u9fff]", z.title), z.title
+    monkeypatch.setattr(bb, "library_catalogue_hash", lambda lang="zh": "another catalogue")
+    assert [z.key for z in bb.edition_plan(en, selected, "zh")] != [z.key for z in zh]
+
+
+def test_language_switch_urls():
+    from primarycare.book.sphinx_ext import other_edition_url
+
+    assert other_edition_url("intro", "en") == ("zh", "zh/intro.html")
+    assert other_edition_url("cases/anhui", "en") == ("zh", "../zh/cases/anhui.html")
+    assert other_edition_url("cases/anhui", "zh") == ("en", "../../cases/anhui.html")
+    assert other_edition_url("intro", "zh") == ("en", "../intro.html")

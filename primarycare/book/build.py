@@ -840,7 +840,7 @@ def _build(args: argparse.Namespace) -> int:
     zh_jobs = edition_plan(jobs, all_cases, "zh") if "zh" in langs else []
 
     def selected(job: Job) -> bool:
-        if only and job.kind == "case" and job.name.split(" ", 1)[-1] not in only:
+        if only and job.kind == "case" and job.name.rsplit(" ", 1)[-1] not in only:
             return False
         return not (only and job.kind in ("primer", "data"))
 
