@@ -211,7 +211,7 @@ def _chapters(site: Path) -> list[str]:
 class _Prose(HTMLParser):
     """The text of a page's article, without code, math, scripts and styles."""
 
-    SKIP = {"script", "style", "pre", "code", "svg", "math"}
+    SKIP = {"script", "style", "pre", "code", "svg", "math", "td"}
 
     def __init__(self):
         super().__init__()
@@ -231,6 +231,8 @@ class _Prose(HTMLParser):
         self.skip += skip
 
     def handle_endtag(self, tag):
+        if tag not in (t for t, _a, _s in self._stack):  # a stray end tag closes nothing
+            return
         while self._stack:
             t, article, skip = self._stack.pop()
             self.depth_article -= article
@@ -246,10 +248,11 @@ class _Prose(HTMLParser):
 def chinese_share(html: str) -> tuple[float, int]:
     """Share of Chinese characters among the letters of a page's prose, and the number of letters.
 
-    Prose = the article's text without code blocks, inline code, math, scripts and the language switch. A
-    letter is a CJK unified ideograph (Chinese) or an ASCII letter A-Z/a-z (not Chinese); digits,
-    punctuation and symbols are not letters. Words in Latin script that remain in a Chinese page (authors
-    cited, method names such as RMSPE, file names) count against the share."""
+    Prose = the article's text (headings, paragraphs, lists, boxes, captions, table headers) without code
+    blocks, inline code, math, scripts, the language switch and table cells: cells are data (registry ids,
+    reported quotes, source addresses, numbers), not sentences. A letter is a CJK ideograph (Chinese) or an
+    ASCII letter A-Z/a-z (not Chinese); digits, punctuation and symbols are not letters. Words in Latin
+    script left in a Chinese sentence (authors cited, RMSPE, file names) count against the share."""
     p = _Prose()
     p.feed(html)
     text = " ".join(p.parts)
@@ -260,6 +263,8 @@ def chinese_share(html: str) -> tuple[float, int]:
 
 def test_chinese_share_measure():
     assert chinese_share("<article><p>医共体 is 县域</p><pre>code code code</pre></article>") == (5 / 7, 7)
+    assert chinese_share("<article><table><tr><th>省份</th></tr><tr><td>Anhui data</td></tr></table></article>") == (1.0, 2)
+    assert chinese_share("<article><p>中文</p></span><p>more</p></article>") == (2 / 6, 6)  # a stray end tag
     assert chinese_share("<div><p>outside</p></div>")[1] == 0
 
 
