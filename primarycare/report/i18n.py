@@ -37,11 +37,23 @@ def set_language(lang: str | None, font: bool = True) -> None:
     if code == "en":
         _current, _lang = gettext.NullTranslations(), "en"
     else:
-        from ..book.i18n import compile_library
+        from ..book.i18n import compile_library, library_po
 
-        mo = compile_library(code)
-        with open(mo, "rb") as fh:
-            _current = gettext.GNUTranslations(fh)
+        try:
+            mo = compile_library(code)
+            with open(mo, "rb") as fh:
+                _current = gettext.GNUTranslations(fh)
+        except OSError:  # an installed package in a read-only folder: compile in memory
+            import io
+
+            from babel.messages.mofile import write_mo
+            from babel.messages.pofile import read_po
+
+            buf = io.BytesIO()
+            with open(library_po(code), "rb") as fh:
+                write_mo(buf, read_po(fh), use_fuzzy=False)
+            buf.seek(0)
+            _current = gettext.GNUTranslations(buf)
         _lang = code
     if font:
         from . import plots
