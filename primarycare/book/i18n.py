@@ -241,7 +241,9 @@ def _read_po(path: Path, locale: str | None = None):
 
 
 def library_po(lang: str = "zh") -> Path:
-    return LIB_LOCALE / locale_of(lang) / "LC_MESSAGES" / f"{LIB_DOMAIN}.po"
+    from ..report.i18n import catalogue_path
+
+    return catalogue_path(lang)
 
 
 def update_library(lang: str = "zh") -> Path:
@@ -264,21 +266,10 @@ def update_library(lang: str = "zh") -> Path:
 
 
 def compile_library(lang: str = "zh", force: bool = False) -> Path:
-    """Compile the language's ``primarycare.po`` to ``.mo`` beside it when missing or older (not committed)."""
-    from babel.messages.mofile import write_mo
+    """Compile the language's ``primarycare.po`` to ``.mo`` (see :func:`primarycare.report.i18n.compile_catalogue`)."""
+    from ..report.i18n import compile_catalogue
 
-    po = library_po(lang)
-    if not po.exists():
-        raise UserInputError(f"No message catalogue for language {lang!r}: expected {po.relative_to(ROOT)}. "
-                             "Create it with `python -m primarycare.book.i18n extract --lang " + lang + "`.")
-    mo = po.with_suffix(".mo")
-    if force or not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-        cat = _read_po(po, locale_of(lang))
-        tmp = mo.with_name(f".{mo.name}.{id(cat)}.tmp")
-        with open(tmp, "wb") as fh:
-            write_mo(fh, cat, use_fuzzy=False)
-        tmp.replace(mo)
-    return mo
+    return compile_catalogue(lang, force=force)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the source language: with ``lang="en"`` (the default) the text is returned uncha
 from __future__ import annotations
 
 import gettext
+import os
 from pathlib import Path
 
 DOMAIN = "primarycare"
@@ -37,10 +38,8 @@ def set_language(lang: str | None, font: bool = True) -> None:
     if code == "en":
         _current, _lang = gettext.NullTranslations(), "en"
     else:
-        from ..book.i18n import compile_library, library_po
-
         try:
-            mo = compile_library(code)
+            mo = compile_catalogue(code)
             with open(mo, "rb") as fh:
                 _current = gettext.GNUTranslations(fh)
         except OSError:  # an installed package in a read-only folder: compile in memory
@@ -50,7 +49,7 @@ def set_language(lang: str | None, font: bool = True) -> None:
             from babel.messages.pofile import read_po
 
             buf = io.BytesIO()
-            with open(library_po(code), "rb") as fh:
+            with open(catalogue_path(code), "rb") as fh:
                 write_mo(buf, read_po(fh), use_fuzzy=False)
             buf.seek(0)
             _current = gettext.GNUTranslations(buf)
@@ -59,6 +58,36 @@ def set_language(lang: str | None, font: bool = True) -> None:
         from . import plots
 
         plots.apply_font(_lang)
+
+
+LOCALES = {"zh": "zh_CN"}  # language -> catalogue folder
+
+
+def catalogue_path(lang: str) -> Path:
+    """The ``.po`` catalogue of ``lang`` (``locale/<locale>/LC_MESSAGES/primarycare.po``)."""
+    return LOCALE_DIR / LOCALES.get(lang, lang) / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def compile_catalogue(lang: str, force: bool = False) -> Path:
+    """Compile ``lang``'s ``.po`` to ``.mo`` beside it when missing or older (the ``.mo`` is not committed)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from ..errors import UserInputError
+
+    po = catalogue_path(lang)
+    if not po.exists():
+        raise UserInputError(f"No message catalogue for language {lang!r}: expected {po}. Create it with "
+                             f"`python -m primarycare.book.i18n extract --lang {lang}`.")
+    mo = po.with_suffix(".mo")
+    if force or not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        with open(po, "rb") as fh:
+            cat = read_po(fh, locale=LOCALES.get(lang, lang))
+        tmp = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            write_mo(fh, cat, use_fuzzy=False)
+        tmp.replace(mo)
+    return mo
 
 
 def is_zh() -> bool:
