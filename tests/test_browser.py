@@ -2,7 +2,8 @@
 
 Checks what a reader in a classroom without internet meets: every page loads with no console error and
 no request leaving the machine, every image has loaded, MathJax renders from the build, search finds
-Chinese and English terms, an exercise's hidden solution opens on click, pages fit a phone screen, and a
+Chinese and English terms (in the Chinese edition too: 签约, 医共体, ...), the language switch leads to the
+same page in the other edition, an exercise's hidden solution opens on click, pages fit a phone screen, and a
 phone-width screenshot of a case chapter is saved under ``book/_build/screenshots/``.
 
 The site is built once per session with ``python scripts/build_book.py --permutations 50`` (cached: a
@@ -121,11 +122,11 @@ def offline(browser, server):
 # ---------------------------------------------------------------------------------------------- helpers
 
 def _pages(site: Path) -> list[str]:
-    """Every HTML page of the book (not theme assets, sources or stray staging folders)."""
+    """Every HTML page of the book, both editions (not theme assets, sources or stray staging folders)."""
     out = []
     for p in sorted(site.rglob("*.html")):
         rel = p.relative_to(site)
-        if rel.parts[0] in ("_static", "_sources", "_images") or any(part.startswith(".") for part in rel.parts):
+        if any(part in ("_static", "_sources", "_images") or part.startswith(".") for part in rel.parts):
             continue
         out.append(rel.as_posix())
     return out
@@ -190,10 +191,13 @@ def test_math_renders_from_the_build(site, server, offline):
     assert not offline.external, f"requests left the machine: {sorted(set(offline.external))}"
 
 
-@pytest.mark.parametrize("term", ["医共体", "Anhui"])
-def test_search_finds(term, site, server, offline):
+@pytest.mark.parametrize(("edition", "term"), [("", "医共体"), ("", "Anhui"), ("zh/", "签约"), ("zh/", "医共体"),
+                                               ("zh/", "家庭医生"), ("zh/", "县聘乡用")])
+def test_search_finds(edition, term, site, server, offline):
+    if edition and not (site / edition / "search.html").exists():
+        pytest.skip("no Chinese edition in this build")
     page = offline.page()
-    page.goto(f"{server}/search.html?q={quote(term)}", wait_until="load")
+    page.goto(f"{server}/{edition}search.html?q={quote(term)}", wait_until="load")
     page.wait_for_function(
         "() => { const s = document.getElementById('search-progress');"
         " return document.querySelectorAll('#search-results ul.search li').length > 0"
@@ -345,3 +349,24 @@ def test_desktop_screenshot_of_a_case_chapter(site, server, browser):
         assert not ctx.external and not ctx.console_errors, (ctx.external, ctx.console_errors)
     finally:
         ctx.close()
+
+
+def test_language_switch_lands_on_the_same_page(site, server, offline):
+    """Each page's switch leads to the same page in the other edition, and back (over HTTP and file://)."""
+    if not (site / "zh" / "index.html").exists():
+        pytest.skip("no Chinese edition in this build")
+    page = offline.page()
+    for rel in [_first(site, "cases/anhui.html"), _first(site, "primer/01_*.html"), "glossary.html"]:
+        page.goto(f"{server}/{quote(rel)}", wait_until="load")
+        page.locator("p.pc-lang-switch a").first.click()
+        page.wait_for_load_state("load")
+        assert page.url == f"{server}/zh/{rel}", (rel, page.url)
+        assert page.evaluate("document.documentElement.lang").startswith("zh")
+        page.locator("p.pc-lang-switch a").first.click()
+        page.wait_for_load_state("load")
+        assert page.url == f"{server}/{rel}", (rel, page.url)
+    page.goto((site / "zh" / "cases" / "anhui.html").as_uri(), wait_until="load")
+    page.locator("p.pc-lang-switch a").first.click()
+    page.wait_for_load_state("load")
+    assert page.url == (site / "cases" / "anhui.html").as_uri()
+    assert not offline.console_errors, "console errors:\n" + "\n".join(offline.console_errors)

@@ -107,6 +107,21 @@ def test_synthesis_front_matter_and_toc(built):
         assert f"cases/{cid}" in toc
 
 
+def test_chinese_edition_of_every_case(built):
+    """The Chinese edition (book/_build/html/zh) of every case chapter: the same figures, Chinese words, the
+    simulated-data marks, a language switch; the saved results were read, not re-estimated."""
+    site = built / "book" / "_build" / "html" / "zh"
+    assert (site / "index.html").exists()
+    for cid in _case_ids(built):
+        html = _page_checks(site / "cases" / f"{cid}.html")
+        assert "模拟数据" in html and "概览" in html, cid
+        en = (built / "book" / "_build" / "html" / "cases" / f"{cid}.html").read_text(encoding="utf-8")
+        assert len(re.findall(r'<img[^>]+src="[^"]*_images/', html)) == len(re.findall(r'<img[^>]+src="[^"]*_images/', en))
+        assert 'class="pc-lang-switch"' in html and 'class="pc-lang-switch"' in en
+    zh_nb = (built / "book" / "_generated" / "zh" / "book" / "cases" / f"{_case_ids(built)[0]}.ipynb").read_text("utf-8")
+    assert "results_dir" in zh_nb and '"lang": "zh"' in zh_nb.replace("lang = ", '"lang": ') or 'lang = "zh"' in zh_nb
+
+
 def test_rebuild_without_changes_is_fast(built):
     t0 = time.time()
     proc = _build(built, timeout=120)

@@ -69,6 +69,9 @@ SITE_WORK = GENERATED / "site"  # persistent Sphinx work dir (doctrees) so rebui
 STAGING = GENERATED / "staging"  # notebooks being executed (book/_generated is excluded from the Sphinx sources)
 LOCK_FILE = GENERATED / ".book.lock"  # held by a build or a case run while it writes the book
 JOURNAL = GENERATED / ".transaction.json"  # a case run's write-ahead journal (primarycare.files.Transaction)
+ZH_BOOK = GENERATED / "zh" / "book"  # the Chinese edition's source tree (pages copied, chapters executed in Chinese)
+SITE_WORK_ZH = GENERATED / "site_zh"  # its persistent Sphinx work dir; its HTML goes to book/_build/html/zh
+EDITIONS = ("en", "zh")
 KERNEL_ARGS = ["--matplotlib=inline"]  # figures display inline whatever MPLBACKEND says (no magic in notebooks)
 
 
@@ -201,6 +204,50 @@ def _key_synthesis(jobs: list[Job]) -> list[Job]:
     return jobs
 
 
+def library_catalogue_hash(lang: str = "zh") -> str:
+    """Hash of the library's message catalogue of ``lang`` (part of that edition's cache keys)."""
+    from .i18n import library_po
+
+    po = library_po(lang)
+    return hashlib.sha256(po.read_bytes() if po.exists() else b"missing").hexdigest()
+
+
+def zh_title(config: cases_mod.CaseConfig) -> str:
+    """A case chapter's title in the Chinese edition (from the registries' Chinese names)."""
+    from ..data import provinces
+    from ..report import edition
+    from ..report.i18n import language, set_language
+
+    before = language()
+    set_language("zh", font=False)
+    try:
+        short = str(provinces.table().set_index("province").loc[config.province, "short_zh"])
+        return edition.case_title(config.province, short, config.reform_name, config.reform_name_zh, config.title)
+    finally:
+        set_language(before, font=False)
+
+
+def edition_plan(jobs: list[Job], selected: dict[str, cases_mod.CaseConfig], lang: str = "zh") -> list[Job]:
+    """The jobs of the ``lang`` edition, made from the English edition's keyed jobs: the same notebooks with
+    ``lang`` set, written into that edition's source tree. No re-estimation: a case chapter reads the result
+    its English run saved (``results_dir``); the synthesis reads saved results anyway; primer, data and
+    real-record notebooks run again (cheap simulations with the same seed, so the same numbers). A key is the
+    English job's key (which covers the saved result) plus the language and its catalogue."""
+    cat = library_catalogue_hash(lang)
+    out = []
+    for j in jobs:
+        params = {**j.parameters, "lang": lang}
+        title = ""
+        if j.kind == "case":
+            cid = j.name.split(" ", 1)[1]
+            params["results_dir"] = str(j.results_dir)
+            title = zh_title(selected[cid])
+        key = hashlib.sha256(json.dumps([j.key, lang, cat, title], ensure_ascii=False).encode()).hexdigest()
+        out.append(Job(f"{lang} {j.name}", j.kind, j.source, ZH_BOOK / j.output.relative_to(BOOK), params,
+                       None, title=title, key=key))
+    return out
+
+
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -299,19 +346,22 @@ def _finish_notebook(path: Path, title: str) -> None:
     nbformat.write(nb, path)
 
 
-def write_status() -> None:
-    """``book/_generated/status.md`` (the landing page's data-status paragraph) and ``footer.html`` (read by
-    :mod:`primarycare.book.sphinx_ext` for every page's footer), both following the panel's status."""
+def write_status(out: Path | None = None) -> None:
+    """``book/_generated/status.md`` (the landing page's data-status paragraph) and ``footer.html`` beside it
+    (read by :mod:`primarycare.book.sphinx_ext` for every page's footer), both following the panel's status
+    and written in the language in use; ``out``: another edition's ``status.md``."""
     from primarycare import data
-    from primarycare.report import words
+
+    from ..report import edition
 
     panel = data.load_panel()
     counts = panel["status"].value_counts()
     n_sim, n_obs = int(counts.get("simulated", 0)), int(counts.get("observed", 0))
-    for name, text in (("status.md", words.book_status(n_sim, n_obs)), ("footer.html", words.footer(n_sim, n_obs))):
-        out = GENERATED / name
-        if not out.exists() or out.read_text(encoding="utf-8") != text + "\n":
-            with atomic_write(out) as fh:
+    status = out or GENERATED / "status.md"
+    for path, text in ((status, edition.status_text(n_sim, n_obs)),
+                       (status.with_name("footer.html"), edition.footer_text(n_sim, n_obs))):
+        if not path.exists() or path.read_text(encoding="utf-8") != text + "\n":
+            with atomic_write(path) as fh:
                 fh.write(text + "\n")
 
 
@@ -336,8 +386,11 @@ def clean_staging() -> None:
                 shutil.rmtree(stale, ignore_errors=True)
 
 
-def write_toc(case_ids: list[str]) -> None:
-    """Generate ``book/_toc.yml`` from the chapters that exist (cases in the order of data/cases.yml)."""
+def write_toc(case_ids: list[str], book: Path = BOOK) -> None:
+    """Generate ``<book>/_toc.yml`` from the chapters that exist (cases in the order of data/cases.yml).
+
+    ``book`` is another source tree with the same layout (the Chinese edition's, the message templates').
+    """
     lines = ["# Generated by scripts/build_book.py from data/cases.yml: do not edit.", "format: jb-book",
              "root: intro", "parts:"]
 
@@ -347,18 +400,18 @@ def write_toc(case_ids: list[str]) -> None:
             lines.extend(f"      - file: {f}" for f in files)
 
     about = ["background", "reading_a_case"] + [f"cases/{c}" for c in ("real_record", "data")
-                                                if (BOOK / "cases" / f"{c}.ipynb").exists()]
-    part("Background", [f for f in about if (BOOK / f).with_suffix(".md").exists() or f.startswith("cases/")])
-    part("Provincial cases", [f"cases/{c}" for c in case_ids if (BOOK / "cases" / f"{c}.ipynb").exists()])
-    part("Across provinces", ["cases/synthesis"] if (BOOK / "cases" / "synthesis.ipynb").exists() else [])
-    part("Methods primer", [f"primer/{p.stem}" for p in sorted((BOOK / "primer").glob("*.ipynb"))
+                                                if (book / "cases" / f"{c}.ipynb").exists()]
+    part("Background", [f for f in about if (book / f).with_suffix(".md").exists() or f.startswith("cases/")])
+    part("Provincial cases", [f"cases/{c}" for c in case_ids if (book / "cases" / f"{c}.ipynb").exists()])
+    part("Across provinces", ["cases/synthesis"] if (book / "cases" / "synthesis.ipynb").exists() else [])
+    part("Methods primer", [f"primer/{p.stem}" for p in sorted((book / "primer").glob("*.ipynb"))
                             if (NOTEBOOKS / "primer" / p.name).exists()])
     # For teachers: the part's index page first, then its pages in name order (book/teachers/*.md)
-    teachers = sorted((BOOK / "teachers").glob("*.md"), key=lambda p: (p.stem != "index", p.stem))
+    teachers = sorted((book / "teachers").glob("*.md"), key=lambda p: (p.stem != "index", p.stem))
     part("For teachers", [f"teachers/{p.stem}" for p in teachers])
-    part("Reference", [f for f in ("glossary", "references", "sources", "download") if (BOOK / f"{f}.md").exists()])
+    part("Reference", [f for f in ("glossary", "references", "sources", "download") if (book / f"{f}.md").exists()])
     text = "\n".join(lines) + "\n"
-    toc = BOOK / "_toc.yml"
+    toc = book / "_toc.yml"
     if not toc.exists() or toc.read_text(encoding="utf-8") != text:
         with atomic_write(toc) as fh:
             fh.write(text)
@@ -366,9 +419,17 @@ def write_toc(case_ids: list[str]) -> None:
 
 def site_hash() -> str:
     files = [p for p in BOOK.rglob("*") if p.is_file() and "_build" not in p.parts and "_generated" not in p.parts
-             and ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")]
+             and ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".") and "locale" not in p.parts]
     status = [GENERATED / n for n in ("status.md", "footer.html") if (GENERATED / n).exists()]
     return _hash_files(files + status)
+
+
+def zh_site_hash() -> str:
+    """What the Chinese pages are built from: its source tree and the static catalogues (.po)."""
+    files = [p for p in ZH_BOOK.rglob("*") if p.is_file() and "_build" not in p.parts
+             and ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")]
+    files += sorted((BOOK / "locale").rglob("*.po"))
+    return _hash_files(files)
 
 
 def theme_hash() -> str:
@@ -378,37 +439,145 @@ def theme_hash() -> str:
                         *footer])
 
 
-def build_site(quiet: bool = True, all_pages: bool = False,
-               place: Callable[[Path, Path], None] = replace_dir) -> None:
-    """``jupyter-book build`` (execution off) in a persistent work dir, then swap the HTML into place.
+def edition_config(lang: str) -> str:
+    """``_config.yml`` of the ``lang`` edition's source tree: book/_config.yml with the title and footer in
+    that language and Sphinx's internationalisation on (catalogues in book/locale, Chinese search with
+    jieba, the language switch's target)."""
+    import re
+
+    from ..report import edition
+    from ..report.i18n import language, set_language
+    from .i18n import LOCALE, locale_of, relocated_config
+
+    extra = (f"    language: {locale_of(lang)}\n"
+             f"    locale_dirs: [{json.dumps(str(LOCALE))}]\n"
+             "    gettext_compact: true\n"
+             f"    html_search_language: {lang}\n"
+             f"    html_search_options: {{dict: {json.dumps(str(ZH_BOOK / '_generated' / JIEBA_DICT))}}}\n"
+             f"    pc_edition: {lang}\n")
+    text = relocated_config(extra)
+    before = language()
+    set_language(lang, font=False)
+    try:
+        title, footer = edition.book_title(), edition.footer()
+    finally:
+        set_language(before, font=False)
+    text = re.sub(r"^title: .*$", lambda m: "title: " + json.dumps(title, ensure_ascii=False), text, count=1,
+                  flags=re.M)
+    text = re.sub(r"(  extra_footer: \|\n)((?:    .*\n)+)", lambda m: m.group(1) + f"    <p>{footer}</p>\n", text,
+                  count=1)
+    return text
+
+
+JIEBA_DICT = "search_words.txt"  # the glossary's Chinese headwords as jieba words (zh search finds 县聘乡用)
+
+
+def search_words() -> list[str]:
+    """Words the Chinese search must keep whole: the glossary's Chinese headwords (book/glossary.md) and the
+    terms the chapters link to it (report/glossary.py). jieba would otherwise split 县聘乡用 into pieces."""
+    import re
+
+    from ..report.glossary import _CJK_TERMS
+
+    heads = re.findall(r"^([\u3400-\u9fff]{2,})\s*$", (BOOK / "glossary.md").read_text(encoding="utf-8"), flags=re.M)
+    return sorted(set(heads) | set(_CJK_TERMS))
+
+
+def prepare_zh_tree(case_ids: list[str]) -> None:
+    """The Chinese edition's source tree (:data:`ZH_BOOK`): the pages and assets of book/ copied (unchanged
+    files keep their time stamps, so Sphinx stays incremental), its own _config.yml, TOC and generated
+    includes in Chinese. Its chapters are the notebooks the zh jobs executed into it."""
+    from ..report.i18n import language, set_language
+    from . import readers
+
+    ZH_BOOK.mkdir(parents=True, exist_ok=True)
+    skip_top = {"_build", "_generated", "locale", "_toc.yml", "_config.yml"}
+    for p in sorted(BOOK.rglob("*")):
+        rel = p.relative_to(BOOK)
+        if (not p.is_file() or rel.parts[0] in skip_top or p.suffix == ".ipynb" or p.name.startswith(".")
+                or ".ipynb_checkpoints" in rel.parts):
+            continue
+        target = ZH_BOOK / rel
+        if not target.exists() or target.read_bytes() != p.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, target)
+    cfg = edition_config("zh")
+    if not (ZH_BOOK / "_config.yml").exists() or (ZH_BOOK / "_config.yml").read_text(encoding="utf-8") != cfg:
+        with atomic_write(ZH_BOOK / "_config.yml") as fh:
+            fh.write(cfg)
+    write_toc(case_ids, book=ZH_BOOK)
+    before = language()
+    set_language("zh")
+    try:
+        write_status(ZH_BOOK / "_generated" / "status.md")
+    finally:
+        set_language(before)
+    readers.write_edition_pages(ZH_BOOK / "_generated", "zh")
+    words = "".join(f"{w} 100000 n\n" for w in search_words())
+    target = ZH_BOOK / "_generated" / JIEBA_DICT
+    if not target.exists() or target.read_text(encoding="utf-8") != words:
+        with atomic_write(target) as fh:
+            fh.write(words)
+
+
+def build_edition(lang: str = "en", quiet: bool = True, all_pages: bool = False) -> Path:
+    """``jupyter-book build`` (execution off) of one edition into its persistent work dir; its HTML folder.
 
     Sphinx rebuilds only changed pages; ``all_pages`` re-writes every page (needed when the config or a
-    static asset such as the reader CSS changed, so no page keeps a stale asset reference). ``place``
-    moves the staged HTML folder over the site (a case run passes its journaled transaction's).
+    static asset such as the reader CSS changed, so no page keeps a stale asset reference).
     """
     from . import readers
 
     readers.ensure_pages()  # figures, sources table and downloads the pages include (made once if missing)
-    SITE_WORK.mkdir(parents=True, exist_ok=True)
-    cmd = ["jupyter-book", "build", str(BOOK), "--path-output", str(SITE_WORK)]
+    source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, _zh_work())
+    work.mkdir(parents=True, exist_ok=True)
+    cmd = ["jupyter-book", "build", str(source), "--path-output", str(work)]
     if all_pages:
         cmd.append("--all")
     if quiet:
         cmd.append("--quiet")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_worker_env(),
                           preexec_fn=die_with_parent())
-    html = SITE_WORK / "_build" / "html"
+    html = work / "_build" / "html"
     if proc.returncode != 0 or not (html / "index.html").exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise UserInputError(f"jupyter-book build failed (the previous site in {SITE} is unchanged). "
-                             f"Last lines of its output: {tail}")
+        raise UserInputError(f"jupyter-book build of the {lang} edition failed (the previous site in {SITE} is "
+                             f"unchanged). Last lines of its output: {tail}")
+    return html
+
+
+def _zh_work() -> Path:
+    """The Chinese edition's work dir, beside the English one's (also when a test points SITE_WORK elsewhere)."""
+    return SITE_WORK.with_name(SITE_WORK_ZH.name)
+
+
+def assemble_site(place: Callable[[Path, Path], None] = replace_dir) -> None:
+    """One site: the English edition at book/_build/html and, when it has been built, the Chinese edition at
+    book/_build/html/zh (each from its work dir's last successful build); swapped into place at once."""
+    from . import readers
+
+    html = SITE_WORK / "_build" / "html"
+    zh_html = _zh_work() / "_build" / "html"
     SITE.parent.mkdir(parents=True, exist_ok=True)
     staged = SITE.parent / ".html.new"
     if staged.exists():
         shutil.rmtree(staged)
     shutil.copytree(html, staged)
+    if (zh_html / "index.html").exists():
+        shutil.rmtree(staged / "zh", ignore_errors=True)
+        shutil.copytree(zh_html, staged / "zh")
     place(staged, SITE)
     readers.publish_downloads(SITE)  # the swap replaced _downloads: the wheel and the primer zip go back in
+
+
+def build_site(quiet: bool = True, all_pages: bool = False,
+               place: Callable[[Path, Path], None] = replace_dir, langs: tuple[str, ...] = ("en",)) -> None:
+    """Build the editions ``langs`` (:func:`build_edition`), then swap the site into place
+    (:func:`assemble_site`; an edition not rebuilt keeps its last build). ``place`` moves the staged HTML
+    folder over the site (a case run passes its journaled transaction's)."""
+    for lang in langs:
+        build_edition(lang, quiet=quiet, all_pages=all_pages)
+    assemble_site(place)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -543,12 +712,99 @@ def main(argv: list[str] | None = None) -> int:
                     "other chapters are kept as built before")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)")
     ap.add_argument("--no-site", action="store_true", help="execute notebooks but skip the Sphinx build")
+    ap.add_argument("--lang", choices=["en", "zh", "all"], default="all",
+                    help="which edition to build: English (book/_build/html), Chinese (book/_build/html/zh) or "
+                         "both (default). The Chinese edition reads the English run's saved case results.")
+    ap.add_argument("--allow-untranslated", action="store_true",
+                    help="for translators: build the Chinese edition even when the catalogue check fails "
+                         "(untranslated messages stay in English); the default stops the build")
     ap.add_argument("--wait", action="store_true", help="if another build or case run is writing the book, wait "
                     "for it to finish (default: stop at once)")
     args = ap.parse_args(argv)
     with book_lock(wait=args.wait):
         recover_interrupted()
         return _build(args)
+
+
+def i18n_key(lang: str = "zh") -> str:
+    """What the catalogue check of ``lang`` depends on: the templates' sources, the catalogues, the report
+    layer's source and the case ids (docnames)."""
+    files = [*NOTEBOOKS.rglob("*.ipynb"), *(p for p in BOOK.rglob("*.md") if "_build" not in p.parts
+                                             and "_generated" not in p.parts),
+             *(BOOK / "locale").rglob("*.po*"), *(ROOT / "primarycare" / "report").rglob("*.po"),
+             *(ROOT / "primarycare" / "report").glob("*.py"),
+             *(p for p in (ROOT / "data" / "README.md", ROOT / "data" / "reform_briefs.yml") if p.exists())]
+    ids = list(cases_mod.read_yaml().get("cases") or {})
+    return hashlib.sha256((_hash_files(files) + lang + json.dumps(ids)).encode()).hexdigest()
+
+
+def check_edition(lang: str, cache: dict[str, str], allow_untranslated: bool) -> None:
+    """Before a ``lang`` edition runs anything: its font is installed and every message is translated
+    (:func:`primarycare.book.i18n.require_complete`; cached while its inputs are unchanged)."""
+    from ..report import plots
+    from . import i18n
+
+    plots.font_family(lang)  # raises with the install command when the CJK font is missing
+    key = i18n_key(lang)
+    if cache.get(f"_i18n_{lang}") == key:
+        return
+    failed = cache.get(f"_i18n_{lang}_failed")
+    try:
+        if isinstance(failed, list) and failed[0] == key:  # same inputs as a failed check: same answer
+            raise UserInputError(failed[1])
+        try:
+            i18n.require_complete(lang)
+        except UserInputError as e:
+            cache[f"_i18n_{lang}_failed"] = [key, str(e)]
+            raise
+    except UserInputError as e:
+        if not allow_untranslated:
+            raise
+        print(f"Warning (--allow-untranslated): {e}", file=sys.stderr)
+        return
+    cache.pop(f"_i18n_{lang}_failed", None)
+    cache[f"_i18n_{lang}"] = key
+
+
+def _run_jobs(todo: list[Job], jobs: int, keep_going: bool, cache: dict[str, str]) -> list[dict[str, Any]]:
+    """Execute ``todo`` in parallel (a synthesis after the rest); record the keys of the successful ones."""
+    from tqdm import tqdm
+
+    first, last = [j for j in todo if j.kind != "synthesis"], [j for j in todo if j.kind == "synthesis"]
+    failures: list[dict[str, Any]] = []
+    bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
+    job_by_name = {j.name: j for j in todo}
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pending = {pool.submit(execute, j) for j in first}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                res = fut.result()
+                bar.update(1)
+                bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
+                if res["ok"]:
+                    cache[res["name"]] = job_by_name[res["name"]].key
+                else:
+                    failures.append(res)
+                    tqdm.write("FAILED: " + failure_message(res), file=sys.stderr)
+                    if not keep_going:
+                        for f in pending:
+                            f.cancel()
+                        pending = set()
+        for job in last:
+            if failures and not keep_going:
+                break
+            res = pool.submit(execute, job).result()
+            bar.update(1)
+            if res["ok"]:
+                cache[res["name"]] = job.key
+            else:
+                failures.append(res)
+    bar.close()
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    with atomic_write(CACHE_FILE) as fh:
+        json.dump(cache, fh, indent=1, sort_keys=True)
+    return failures
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -558,6 +814,7 @@ def _build(args: argparse.Namespace) -> int:
                                   if os.environ.get("PRIMARYCARE_PERMUTATIONS") else None)
     if perms is not None and perms < 1:
         raise UserInputError(f"--permutations must be a positive number, got {perms}.")
+    langs = EDITIONS if getattr(args, "lang", "all") == "all" else (args.lang,)
 
     all_cases = cases_mod.load_cases()  # validates every case before anything runs
     print(f"Validated {len(all_cases)} cases: {', '.join(all_cases)}")
@@ -569,87 +826,104 @@ def _build(args: argparse.Namespace) -> int:
 
     clean_staging()
     cache: dict[str, str] = json.loads(CACHE_FILE.read_text()) if CACHE_FILE.exists() else {}
+    zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
+    if "zh" in langs:
+        try:
+            try:
+                check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+            finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
+                GENERATED.mkdir(parents=True, exist_ok=True)
+                with atomic_write(CACHE_FILE) as fh:
+                    json.dump(cache, fh, indent=1, sort_keys=True)
+        except UserInputError as e:
+            if langs == ("zh",):
+                raise
+            zh_refused, langs = str(e), ("en",)
+            print("The Chinese edition will not be built (the check failed; reason at the end). Building the "
+                  "English edition.", file=sys.stderr)
     jobs = keyed_plan(all_cases, perms)
+    zh_jobs = edition_plan(jobs, all_cases, "zh") if "zh" in langs else []
+
+    def selected(job: Job) -> bool:
+        if only and job.kind == "case" and job.name.rsplit(" ", 1)[-1] not in only:
+            return False
+        return not (only and job.kind in ("primer", "data"))
 
     def needed(job: Job) -> bool:
-        if only and job.kind == "case" and job.name.split(" ", 1)[1] not in only:
+        if not selected(job):
             return False
-        if only and job.kind in ("primer", "data"):
-            return False
-        if job.kind == "case" and not (job.results_dir and (job.results_dir / "results.json").exists()):
+        if job.kind == "case" and job.results_dir and not (job.results_dir / "results.json").exists():
             return True
         return args.force or not job.output.exists() or cache.get(job.name) != job.key
 
-    todo = [j for j in jobs if needed(j)]
-    first, last = [j for j in todo if j.kind != "synthesis"], [j for j in todo if j.kind == "synthesis"]
+    todo = [j for j in jobs if needed(j)] if "en" in langs else []
+    if "en" not in langs:  # a Chinese case chapter needs the English run's saved result
+        missing = [j.name.split(" ", 1)[1] for j in jobs if j.kind == "case" and selected(j)
+                   and not (j.results_dir and (j.results_dir / "results.json").exists())]
+        if missing:
+            raise UserInputError("--lang zh reads the saved results of the English case runs, and there are none "
+                                 f"for {', '.join(missing)}: build the English edition first (--lang en or all).")
     failures: list[dict[str, Any]] = []
+    n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
     if todo:
-        from tqdm import tqdm
-
-        print(f"Executing {len(todo)} notebook(s) with {args.jobs} worker(s); "
-              f"{len(jobs) - len(todo)} unchanged and cached.")
-        bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
-        job_by_name = {j.name: j for j in todo}
-        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            pending = {pool.submit(execute, j) for j in first}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    res = fut.result()
-                    bar.update(1)
-                    bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
-                    if res["ok"]:
-                        cache[res["name"]] = job_by_name[res["name"]].key
-                    else:
-                        failures.append(res)
-                        tqdm.write("FAILED: " + failure_message(res), file=sys.stderr)
-                        if not args.keep_going:
-                            for f in pending:
-                                f.cancel()
-                            pending = set()
-            if last and (not failures or args.keep_going):
-                res = pool.submit(execute, last[0]).result()
-                bar.update(1)
-                if res["ok"]:
-                    cache[res["name"]] = last[0].key
-                else:
-                    failures.append(res)
-        bar.close()
-        GENERATED.mkdir(parents=True, exist_ok=True)
-        with atomic_write(CACHE_FILE) as fh:
-            json.dump(cache, fh, indent=1, sort_keys=True)
-    else:
-        print(f"All {len(jobs)} notebooks unchanged: nothing to execute.")
-
+        print(f"Executing {len(todo)} notebook(s) of the English edition with {args.jobs} worker(s).")
+        failures = _run_jobs(todo, args.jobs, args.keep_going, cache)
     if failures and not args.keep_going:
         print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
                         + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
         return 1
+    failed = {f["name"] for f in failures}
+    zh_todo = [z for z, e in zip(zh_jobs, jobs, strict=True) if needed(z) and e.name not in failed] if zh_jobs else []
+    if zh_todo:
+        print(f"Executing {len(zh_todo)} notebook(s) of the Chinese edition with {args.jobs} worker(s) "
+              "(case chapters from their saved results: nothing is re-estimated).")
+        failures += _run_jobs(zh_todo, args.jobs, args.keep_going, cache)
+        if failures and not args.keep_going:
+            print("\n".join(["Build stopped: the previous site is unchanged."]
+                            + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
+            return 1
+    if not todo and not zh_todo:
+        print(f"All {n_total} notebooks unchanged: nothing to execute.")
 
     write_toc(list(all_cases))
     write_status()
     from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
 
-    readers.write_pages()
+    if "en" in langs or not any(readers.DOWNLOADS.glob("primarycare-*.whl")):
+        readers.write_pages()
+    if "zh" in langs:
+        prepare_zh_tree(list(all_cases))
     if not args.no_site:
-        h = site_hash() + readers.generated_hash()
-        if not args.force and cache.get("_site") == h and (SITE / "index.html").exists():
-            print("Site sources unchanged: Sphinx build skipped.")
-        else:
-            print("Building the site with jupyter-book (execution off) ...")
-            th = theme_hash()
-            build_site(all_pages=args.force or cache.get("_theme") != th)
-            cache["_site"] = h
-            cache["_theme"] = th
+        th = theme_hash()
+        rebuilt = []
+        hashes = {"en": lambda: site_hash() + readers.generated_hash(), "zh": zh_site_hash}
+        for lang in langs:
+            tag = "_site" if lang == "en" else f"_site_{lang}"
+            work = SITE_WORK if lang == "en" else _zh_work()
+            h = hashes[lang]()
+            if (not args.force and cache.get(tag) == h and (work / "_build" / "html" / "index.html").exists()
+                    and (SITE / "index.html").exists() and (lang == "en" or (SITE / lang / "index.html").exists())):
+                continue
+            print(f"Building the {lang} edition with jupyter-book (execution off) ...")
+            build_edition(lang, all_pages=args.force or cache.get(f"_theme_{lang}") != th)
+            cache[tag], cache[f"_theme_{lang}"] = h, th
+            rebuilt.append(lang)
+        if rebuilt:
+            assemble_site()
             with atomic_write(CACHE_FILE) as fh:
                 json.dump(cache, fh, indent=1, sort_keys=True)
+        else:
+            print("Site sources unchanged: Sphinx build skipped.")
         readers.publish_downloads(SITE)  # also when Sphinx was skipped: the wheel may be newer than the pages
-    print(f"Done in {time.time() - t0:.1f} s. Open {SITE / 'index.html'}")
+    where = SITE / "index.html"
+    print(f"Done in {time.time() - t0:.1f} s. Open {where}" + (f" (Chinese: {SITE / 'zh' / 'index.html'})"
+                                                             if "zh" in langs else ""))
     if failures:
         print("Failures (their previous chapters, if any, were kept):", file=sys.stderr)
         for f in failures:
             print("  " + failure_message(f), file=sys.stderr)
         return 1
+    if zh_refused:
+        print(f"Error: {zh_refused}", file=sys.stderr)
+        return 2
     return 0
-
-

@@ -78,12 +78,14 @@ def write_sources_table(out: Path = GENERATED / "sources.md") -> Path:
     The key (the document's file name in the seed folder, which the facts register and the policy
     registry cite) is shown only as a key, never as a title.
     """
+    from ..report import edition
+
     df = sources_table()
-    lines = ["| Title | Issued or published by | Date | Kind | Key |", "|---|---|---|---|---|"]
+    lines = ["| " + " | ".join(edition.sources_header()) + " |", "|---|---|---|---|---|"]
     for r in df.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v) for v in (r.title, r.issuer_publisher, r.date,
                                                           f"{r.kind}; {r.language}")) + f" | `{r.key}` |")
-    lines += ["", "Notes on each document (what it reports, and why a field says \"not stated\"):", ""]
+    lines += ["", edition.sources_notes_intro(), ""]
     lines += [f"- `{r.key}`: {_cell(r.note)}" for r in df.itertuples(index=False)]
     _write_if_changed(out, "\n".join(lines) + "\n")
     return out
@@ -124,7 +126,31 @@ def build_wheel(out: Path = DOWNLOADS) -> Path:
             old.unlink()
         target = out / wheels[0].name
         shutil.copy2(wheels[0], target)
+    (out / ".wheel.sha256").write_text(package_hash() + "\n", encoding="utf-8")
     return target
+
+
+def package_hash() -> str:
+    """Hash of what the wheel is built from (the files :func:`build_wheel` copies)."""
+    h = hashlib.sha256()
+    files = [ROOT / n for n in _PACKAGE_FILES if (ROOT / n).exists()]
+    for top in ("primarycare", "data"):
+        files += [p for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                  and not any(part.startswith(".") for part in p.relative_to(ROOT).parts) and p.suffix != ".pyc"]
+    for p in sorted(files):
+        h.update(p.relative_to(ROOT).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def current_wheel(out: Path = DOWNLOADS) -> Path | None:
+    """The wheel in ``out`` if it was built from the sources as they are now (a rebuild with nothing changed
+    does not build it again), else None; :func:`build_wheel` records what it was built from."""
+    wheels = sorted(out.glob("primarycare-*.whl"))
+    key = out / ".wheel.sha256"
+    if len(wheels) == 1 and key.exists() and key.read_text(encoding="utf-8").strip() == package_hash():
+        return wheels[0]
+    return None
 
 
 def zip_primer(out: Path = DOWNLOADS) -> Path:
@@ -142,24 +168,42 @@ def zip_primer(out: Path = DOWNLOADS) -> Path:
 
 def download_text(wheel_name: str) -> str:
     """The generated part of the "Download and run" page: links and the one install command."""
-    return (f"- The library with its data registries and the simulated panel: "
-            f"<a href=\"_downloads/{wheel_name}\" download>{wheel_name}</a>\n"
-            f"- The methods-primer notebooks (no outputs): "
-            f"<a href=\"_downloads/{PRIMER_ZIP}\" download>{PRIMER_ZIP}</a>\n\n"
-            "Install it, with the packages it needs, in one command (run it in the folder you saved the file "
-            "to):\n\n"
-            f"```bash\npip install {wheel_name}\n```\n")
+    from ..report import edition
+
+    return edition.download_text(wheel_name, PRIMER_ZIP)
 
 
 def write_pages() -> list[Path]:
     """Everything the reader pages include, before Sphinx runs: figures, sources table, downloads."""
     written = write_figures()
     written.append(write_sources_table())
-    wheel = build_wheel()
+    wheel = current_wheel() or build_wheel()
     written += [wheel, zip_primer()]
     page = GENERATED / "download.md"
     _write_if_changed(page, download_text(wheel.name))
     written.append(page)
+    return written
+
+
+def write_edition_pages(gen: Path, lang: str) -> list[Path]:
+    """The generated includes of a ``lang`` edition's pages in ``gen`` (its source tree's ``_generated``):
+    figures, sources table and download links in that language; the wheel and the primer zip are the
+    English edition's (:func:`write_pages` first)."""
+    from ..report.i18n import language, set_language
+
+    wheels = sorted(DOWNLOADS.glob("primarycare-*.whl"))
+    if not wheels:
+        raise UserInputError("The Chinese edition's download page needs the wheel the English edition builds: "
+                             "build the English edition first (python -m primarycare build --lang en).")
+    before = language()
+    set_language(lang)
+    try:
+        written = write_figures(gen / "figures")
+        written.append(write_sources_table(gen / "sources.md"))
+        _write_if_changed(gen / "download.md", download_text(wheels[-1].name))
+        written.append(gen / "download.md")
+    finally:
+        set_language(before)
     return written
 
 
@@ -173,10 +217,10 @@ def ensure_pages() -> list[Path]:
     return write_pages()
 
 
-def generated_hash() -> str:
+def generated_hash(gen: Path = GENERATED) -> str:
     """Hash of the generated files the pages show (so the site is rebuilt when one of them changes)."""
     h = hashlib.sha256()
-    files = sorted([*FIGURES.glob("*.svg"), GENERATED / "sources.md", GENERATED / "download.md"])
+    files = sorted([*(gen / "figures").glob("*.svg"), gen / "sources.md", gen / "download.md"])
     for p in files:
         if p.exists():
             h.update(p.name.encode())
@@ -186,13 +230,16 @@ def generated_hash() -> str:
 
 def publish_downloads(site: Path) -> list[Path]:
     """Copy the wheel and the primer zip into ``<site>/_downloads`` (the links on the download page)."""
-    target = site / "_downloads"
-    target.mkdir(parents=True, exist_ok=True)
-    for old in target.glob("primarycare-*.whl"):
-        old.unlink()
     copied = []
-    for f in [*DOWNLOADS.glob("primarycare-*.whl"), DOWNLOADS / PRIMER_ZIP]:
-        if f.exists():
-            shutil.copy2(f, target / f.name)
-            copied.append(target / f.name)
+    for edition in (site, site / "zh"):  # the Chinese edition (book/_build/html/zh) links its own _downloads
+        if edition != site and not (edition / "index.html").exists():
+            continue
+        target = edition / "_downloads"
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.glob("primarycare-*.whl"):
+            old.unlink()
+        for f in [*DOWNLOADS.glob("primarycare-*.whl"), DOWNLOADS / PRIMER_ZIP]:
+            if f.exists():
+                shutil.copy2(f, target / f.name)
+                copied.append(target / f.name)
     return copied

@@ -1,5 +1,9 @@
 """Sphinx extension of the book (book/_config.yml: sphinx.local_extensions {primarycare.book.sphinx_ext: ../}).
 
+The language switch of the two editions: every page links to the same page in the other language
+(English at book/_build/html, Chinese at book/_build/html/zh; ``pc_edition`` is set by the build's
+edition config). The link is a relative URL, so it works offline and from file://.
+
 Two fixes for a site that must run offline without console errors:
  * sphinx-thebe adds its inline configuration script twice on rebuilds with a persistent work
    directory, and the second `const THEBE_JS_URL` is a JavaScript error on every page;
@@ -41,8 +45,32 @@ def _theme_defaults(app, config) -> None:
         config.html_theme_options = opts
 
 
+def other_edition_url(pagename: str, edition: str) -> tuple[str, str]:
+    """(other edition, relative URL of ``pagename`` there) from a page of ``edition``."""
+    up = "../" * pagename.count("/")
+    if edition == "zh":
+        return "en", f"{up}../{pagename}.html"
+    return "zh", f"{up}zh/{pagename}.html"
+
+
+def _language_switch(app, pagename, templatename, context, doctree) -> None:
+    """Put a link to the same page in the other edition at the top of the page's body."""
+    from html import escape
+
+    from primarycare.report.edition import switch_label, switch_title
+
+    if "body" not in context or pagename in ("genindex", "search") or pagename.startswith("_"):
+        return
+    other, url = other_edition_url(pagename, app.config.pc_edition)
+    link = (f'<p class="pc-lang-switch"><a href="{escape(url)}" hreflang="{other}" lang="{other}" '
+            f'title="{escape(switch_title(other))}">{escape(switch_label(other))}</a></p>\n')
+    context["body"] = link + context["body"]
+
+
 def setup(app) -> dict:
-    """Register the fixes above as a Sphinx extension."""
+    """Register the fixes above and the language switch as a Sphinx extension."""
+    app.add_config_value("pc_edition", "en", "html")
     app.connect("config-inited", _theme_defaults)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("html-page-context", _language_switch, priority=910)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -60,11 +60,13 @@ class CaseResult:
         d.mkdir(parents=True, exist_ok=True)
         payload = {
             "config": self.config, "status": self.status, "problems": self.problems, "meta": self.meta,
-            "estimates": json.loads(self.estimates.to_json(orient="split", index=False)),
-            "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in self.tables.items()},
+            "estimates": _split(self.estimates),
+            "tables": {k: _split(v) for k, v in self.tables.items()},
         }
         with atomic_write(d / "results.json") as fh:
-            json.dump(payload, fh, ensure_ascii=False, indent=1)
+            # Infinity and NaN are kept as such (an unbounded interval must not come back as a missing one:
+            # a chapter rendered from the saved result, e.g. in another language, shows the same numbers)
+            json.dump(payload, fh, ensure_ascii=False, indent=1, allow_nan=True, default=_plain)
         with atomic_write(d / "estimates.csv") as fh:
             self.estimates.assign(case_id=self.config["case_id"]).to_csv(fh, index=False)
         if "panel_slice" in self.tables:  # the values the chapter used, with their status and source
@@ -87,3 +89,31 @@ class CaseResult:
         return cls(config=raw["config"], status=raw["status"], estimates=frame(raw["estimates"]),
                    tables={k: frame(v) for k, v in raw["tables"].items()}, problems=raw.get("problems", []),
                    meta=raw.get("meta", {}))
+
+
+def _split(df: pd.DataFrame) -> dict:
+    """A frame as ``{"columns", "data"}`` of plain Python values (NaN and infinities kept as floats)."""
+    data = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    return {"columns": [str(c) for c in df.columns], "data": data}
+
+
+def _plain(v):
+    """A JSON-ready value: numpy scalars as Python numbers, missing values (None, NaN, NaT) as NaN floats only
+    where they were floats, timestamps as ISO text."""
+    import math
+
+    import numpy as np
+
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if isinstance(v, float) and math.isnan(v):
+        return float("nan")
+    return v

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..data import indicators
-from .i18n import _
+from .i18n import _, is_zh
 from .rules import difference_unit
 
 
@@ -51,26 +51,70 @@ def p_eq(x: Any) -> str:
     return "< 0.001" if not math.isnan(v) and v < 0.001 else "= " + p(v)
 
 
-def effect_unit(outcome: str) -> str:
-    """The unit of an effect on ``outcome``: percentage points ("pp") for a share, else its unit."""
+def unit_text(unit: Any) -> str:
+    """A unit of data/indicators.csv as printed in the language in use (Chinese units as they are)."""
+    words = {"pp": _("pp"), "%": "%", "per 1000 residents": _("per 1000 residents"),
+             "per 10000 residents": _("per 10000 residents"), "visits": _("visits"), "persons": _("persons"),
+             "institutions": _("institutions"), "yuan": _("yuan"), "percentage points": _("percentage points"),
+             "percentage points per year": _("percentage points per year"), "beds": _("beds"),
+             "counties": _("counties"), "cities": _("cities"), "years": _("years"), "person-times": _("person-times")}
+    u = "" if unit is None else str(unit)
+    return words.get(u, u)
+
+
+def _raw_effect_unit(outcome: str) -> str:
     try:
         return difference_unit(indicators.unit(outcome))
     except Exception:  # noqa: BLE001 - an id missing from the vocabulary
         return ""
 
 
+def effect_unit(outcome: str) -> str:
+    """The unit of an effect on ``outcome``: percentage points ("pp") for a share, else its unit (as printed
+    in the language in use)."""
+    return unit_text(_raw_effect_unit(outcome))
+
+
 def effect_unit_words(outcome: str) -> str:
     """The unit of an effect in words ("percentage points")."""
-    u = effect_unit(outcome)
-    return _("percentage points") if u == "pp" else u
+    u = _raw_effect_unit(outcome)
+    return _("percentage points") if u == "pp" else unit_text(u)
+
+
+def count(n: Any) -> str:
+    """A count: "1,302" in English; in Chinese plain digits below ten thousand and 万 / 亿 above when exact
+    to two decimals ("1.3万", "12万", "3.5亿"), else plain digits ("123456")."""
+    v = _f(n)
+    if math.isnan(v):
+        return "—"
+    k = int(round(v))
+    if not is_zh():
+        return f"{k:,}"
+    for unit, size in (("亿", 10**8), ("万", 10**4)):
+        if abs(k) >= size and (k * 100) % size == 0:
+            return f"{k / size:.2f}".rstrip("0").rstrip(".") + unit
+    return str(k)
 
 
 def label(indicator: str) -> str:
-    """An indicator's label from data/indicators.csv (the id itself when it is not there)."""
+    """An indicator's label from data/indicators.csv (``label_zh`` in Chinese; the id itself when it is
+    not there)."""
     try:
-        return _(str(indicators.label(indicator)))
+        return str(indicators.label(indicator, "zh" if is_zh() else "en"))
     except Exception:  # noqa: BLE001 - an id missing from the vocabulary is shown as it is
         return str(indicator)
+
+
+def province(name: Any) -> str:
+    """A province as named in the text: its English key, or in Chinese its short name (data/provinces.csv)."""
+    if not is_zh():
+        return str(name)
+    from ..data import provinces
+
+    try:
+        return provinces.table().set_index("province").loc[provinces.resolve(name), "short_zh"]
+    except Exception:  # noqa: BLE001 - a name outside the registry is shown as it is
+        return str(name)
 
 
 def printed_value(value: Any, qualifier: Any = None) -> str:

@@ -16,12 +16,69 @@ import numpy as np
 import pandas as pd
 
 from ..data import indicators
-from .fmt import effect_unit  # noqa: F401 - used by the notebooks (plots.effect_unit)
-from .i18n import _
+from .fmt import (
+    effect_unit,  # noqa: F401 - used by the notebooks (plots.effect_unit)
+    unit_text,
+)
+from .fmt import label as fmt_label
+from .fmt import province as _province
+from .i18n import N_, _, is_zh
 
 PALETTE = {"treated": "#c0392b", "synthetic": "#2c3e50", "national": "#7f8c8d", "region": "#2980b9",
            "facts": "#f39c12", "placebo": "#b0b7bd", "planted": "#27ae60"}
 STAMP = "SIMULATED DATA"
+REGIONS = (N_("east"), N_("central"), N_("west"))  # data/provinces.csv regions, translated where shown
+
+
+CJK_FONT = "Noto Sans CJK SC"  # Debian's fonts-noto-cjk; figures of the Chinese edition need it
+CJK_FONT_FILES = "/usr/share/fonts/**/NotoSansCJK*"
+
+
+def cjk_font_path() -> str | None:
+    """The file of :data:`CJK_FONT` as matplotlib finds it (registering Debian's files if matplotlib's font
+    cache predates their installation); None when the font is not installed."""
+    import glob
+
+    from matplotlib import font_manager as fm
+
+    def find() -> str | None:
+        try:
+            return fm.findfont(CJK_FONT, fallback_to_default=False)
+        except ValueError:
+            return None
+
+    found = find()
+    if found is None:
+        for path in sorted(glob.glob(CJK_FONT_FILES, recursive=True)):
+            with contextlib.suppress(Exception):
+                fm.fontManager.addfont(path)
+        found = find()
+    return found
+
+
+def font_family(lang: str | None = None) -> list[str]:
+    """matplotlib's font family for the words of ``lang`` (default: the language in use): the one place the
+    figures' font is chosen. Chinese labels need a CJK font; DejaVu Sans stays the fallback for Latin text."""
+    from .i18n import language
+
+    if (lang or language()) == "en":
+        return ["DejaVu Sans"]
+    if cjk_font_path() is None:
+        from ..errors import UserInputError
+
+        raise UserInputError(
+            f"The Chinese edition's figures need the font {CJK_FONT!r}, which matplotlib cannot find on this "
+            "machine, so nothing was drawn. Install it (on Debian or Ubuntu: `sudo apt-get install "
+            "fonts-noto-cjk`; elsewhere, install Noto Sans CJK SC from https://github.com/notofonts/noto-cjk) "
+            "and run the build again, or build the English edition alone with `--lang en`.")
+    return [CJK_FONT, "DejaVu Sans"]
+
+
+def apply_font(lang: str | None = None) -> None:
+    """Set matplotlib's font family for ``lang`` globally (pyplot figures of the primer, and ours)."""
+    import matplotlib as mpl
+
+    mpl.rcParams["font.family"] = font_family(lang)
 
 
 def _figure(width: float = 5.2, height: float = 3.6, ncols: int = 1) -> tuple[Any, Any]:
@@ -30,7 +87,7 @@ def _figure(width: float = 5.2, height: float = 3.6, ncols: int = 1) -> tuple[An
 
     mpl.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 10,
                          "xtick.labelsize": 10, "ytick.labelsize": 10,
-                         "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False,
+                         "font.family": font_family(), "axes.spines.top": False, "axes.spines.right": False,
                          "axes.grid": True, "grid.alpha": 0.3})
     fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
     axes = fig.subplots(1, ncols)
@@ -85,7 +142,7 @@ def _legend(ax: Any, loc: str = "best", width: int = 34, **kw: Any) -> None:
 
 
 def _ylabel(outcome: str) -> str:
-    return f"{_(indicators.label(outcome))} ({indicators.unit(outcome)})"
+    return f"{fmt_label(outcome)} ({unit_text(indicators.unit(outcome))})"
 
 
 def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFrame | None = None,
@@ -116,7 +173,7 @@ def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFr
     ax.annotate(_("reform"), (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=10, va="top")
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
-    ax.set_title(title or _(indicators.label(outcome)))
+    ax.set_title(title or fmt_label(outcome))
     _legend(ax)
     return _finish(fig, simulated)
 
@@ -144,7 +201,7 @@ def segmented(table: pd.DataFrame, outcome: str, reform_year: int, simulated: bo
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
-    ax.set_title(_("Segmented trend: {label}").format(label=_(indicators.label(outcome))))
+    ax.set_title(_("Segmented trend: {label}").format(label=fmt_label(outcome)))
     _legend(ax)
     return _finish(fig, simulated)
 
@@ -176,7 +233,7 @@ def event_study(table: pd.DataFrame, outcome: str, planted: pd.DataFrame | None 
             ax.plot(p["rel_time"], p["effect"], color=PALETTE["planted"], lw=2, ls="--", label=_("Planted effect"))
     ax.set_xlabel(_("Years relative to the reform (reference: -1)"))
     ax.set_ylabel(_("Effect ({unit})").format(unit=effect_unit(outcome)))
-    ax.set_title(_("Event study: {label}").format(label=_(indicators.label(outcome))))
+    ax.set_title(_("Event study: {label}").format(label=fmt_label(outcome)))
     _legend(ax)
     return _finish(fig, simulated)
 
@@ -199,7 +256,7 @@ def synth_gap(gaps: pd.DataFrame, outcome: str, treated: str, reform_year: int, 
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_("Gap ({unit})").format(unit=effect_unit(outcome)))
-    ax.set_title(_("Synthetic control gap: {label}").format(label=_(indicators.label(outcome))))
+    ax.set_title(_("Synthetic control gap: {label}").format(label=fmt_label(outcome)))
     _legend(ax)
     return _finish(fig, simulated)
 
@@ -213,13 +270,13 @@ def permutation(dist: pd.DataFrame, outcome: str, observed: float, simulated: bo
     ax.axvline(observed, color=PALETTE["treated"], lw=2.5, label=_("Actual assignment"))
     ax.set_xlabel(_("TWFE estimate ({unit})").format(unit=effect_unit(outcome)))
     ax.set_ylabel(_("Count"))
-    ax.set_title(_("Randomization test: {label}").format(label=_(indicators.label(outcome))))
+    ax.set_title(_("Randomization test: {label}").format(label=fmt_label(outcome)))
     _legend(ax)
     return _finish(fig, simulated)
 
 
 def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = True,
-           title: str = "Estimates across cases") -> Any:
+           title: str | None = None) -> Any:
     """Forest plot: one row per estimate (point and 95% CI), planted effects as open green diamonds."""
     e = estimates.reset_index(drop=True)
     fig, ax = _figure(PHONE_WIDTH, max(2.5, 0.36 * len(e) + 1.4))
@@ -235,7 +292,7 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
         ax.plot(e["planted"], y, "D", mfc="none", color=PALETTE["planted"], ms=7, label=_("Planted effect"))
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, e[label_col].tolist(), fontsize=10)
-    ax.set_title(title)
+    ax.set_title(_("Estimates across cases") if title is None else title)
     ax.legend(loc="lower right", fontsize=10)
     return _finish(fig, simulated)
 
@@ -257,8 +314,8 @@ def _events(ax: Any, events: pd.DataFrame | None) -> None:
         ax.axvline(year, color="black" if national else "#95a5a6", lw=1.2 if national else 0.9,
                    ls="-" if national else ":", zorder=0)
         basis = g["basis"] if "basis" in g else pd.Series("", index=g.index)
-        names = ", ".join(("national pilot" if p == "national" else str(p) + (" (assumed)" if "assumed" in str(b)
-                                                                             else ""))
+        names = ", ".join((_("national pilot") if p == "national" else _province(p) + (_(" (assumed)")
+                                                                                     if "assumed" in str(b) else ""))
                           for p, b in zip(g["province"], basis, strict=True))
         ax.annotate(names, (year + 0.08, 0.98 - 0.07 * (i % 3)), xycoords=("data", "axes fraction"),
                     fontsize=10, va="top", rotation=0, color="black" if national else "#555555")
@@ -274,17 +331,17 @@ def observed_national(series: dict[str, pd.DataFrame], events: pd.DataFrame | No
     axes = np.atleast_1d(axes)
     for ax, (label, df) in zip(axes, series.items(), strict=True):
         x, y = _with_gaps(df["year"], df["value"], span)
-        ax.plot(x, y, color=PALETTE["treated"], lw=2, marker="o", ms=4, label="published figure")
+        ax.plot(x, y, color=PALETTE["treated"], lw=2, marker="o", ms=4, label=_("published figure"))
         missing = x[np.isnan(y)]
         if len(missing):
             ax.plot(missing, np.full(len(missing), np.nanmin(y)), ls="none", marker="|", ms=10,
-                    color="#95a5a6", label="not published (gap)")
+                    color="#95a5a6", label=_("not published (gap)"))
         _events(ax, events)
         ax.set_ylabel(label)
         ax.set_xlim(span.start - 0.5, span.stop - 0.5)
         ax.legend(loc="lower right", fontsize=10)
-    axes[-1].set_xlabel("Year")
-    fig.suptitle("China: observed national series (published figures; gaps not filled)", fontsize=12)
+    axes[-1].set_xlabel(_("Year"))
+    fig.suptitle(_("China: observed national series (published figures; gaps not filled)"), fontsize=12)
     return fig
 
 
@@ -303,15 +360,15 @@ def observed_shares(national: pd.DataFrame, beijing: pd.DataFrame, events: pd.Da
     """The primary-care share of visits where it is published: China (gaps open) and Beijing 2012-2016."""
     fig, ax = _figure()
     x, y = _with_gaps(national["year"], national["value"], span)
-    ax.plot(x, y, color=PALETTE["national"], lw=2, marker="o", ms=5, label="China (published)")
+    ax.plot(x, y, color=PALETTE["national"], lw=2, marker="o", ms=5, label=_("China (published)"))
     xb, yb = _with_gaps(beijing["year"], beijing["value"], span)
-    ax.plot(xb, yb, color=PALETTE["treated"], lw=2, marker="s", ms=5, label="Beijing (derived from published counts)")
+    ax.plot(xb, yb, color=PALETTE["treated"], lw=2, marker="s", ms=5, label=_("Beijing (derived from published counts)"))
     _events(ax, events)
     ax.set_xlim(span.start - 0.5, span.stop - 0.5)
     ax.set_ylim(0, 100)
-    ax.set_xlabel("Year")
-    ax.set_ylabel("Primary-care share of visits (%)")
-    ax.set_title("Primary-care share of visits: only the years published")
+    ax.set_xlabel(_("Year"))
+    ax.set_ylabel(_("Primary-care share of visits (%)"))
+    ax.set_title(_("Primary-care share of visits: only the years published"))
     ax.legend(loc="lower left", fontsize=10)
     return fig
 
@@ -431,7 +488,7 @@ def _province_years(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def tile_map(grid: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
-             title: str | None = "Provinces with a reform in the registry") -> Any:
+             title: str | None = N_("Provinces with a reform in the registry")) -> Any:
     """Tile-grid map of the 31 provinces: reforming provinces coloured by reform year.
 
     A province is coloured when ``data/policies.csv`` has a province- or city-level reform for it; the
@@ -459,7 +516,7 @@ def tile_map(grid: pd.DataFrame | None = None, events: pd.DataFrame | None = Non
         face, hatch, text_colour, second = NO_REFORM, None, "#333333", ""
         if info is not None:
             if info["kind"] == "unknown":
-                face, hatch, second = YEAR_UNKNOWN, "///", "year ?"
+                face, hatch, second = YEAR_UNKNOWN, "///", _("year ?")
             else:
                 face = colour[int(info["year"])]
                 text_colour = "white" if known.index(int(info["year"])) < len(known) * 0.6 else "black"
@@ -467,7 +524,7 @@ def tile_map(grid: pd.DataFrame | None = None, events: pd.DataFrame | None = Non
         is_case = info is not None and bool(info["case"])
         ax.add_patch(Rectangle((x + 0.04, y + 0.04), 0.92, 0.92, facecolor=face, hatch=hatch,
                                edgecolor="black" if is_case else "#9a9a9a", lw=2.4 if is_case else 0.6))
-        ax.text(x + 0.5, y + (0.62 if second else 0.5), r.label, ha="center", va="center",
+        ax.text(x + 0.5, y + (0.62 if second else 0.5), _province(r.province) if is_zh() else r.label, ha="center", va="center",
                 fontsize=MIN_FONT_PT, color=text_colour, linespacing=0.95)
         if second:
             ax.text(x + 0.5, y + 0.2, second, ha="center", va="center", fontsize=MIN_FONT_PT + 1,
@@ -476,21 +533,21 @@ def tile_map(grid: pd.DataFrame | None = None, events: pd.DataFrame | None = Non
     ax.set_ylim(0, nrow)
     ax.set_aspect("equal")
     handles = [Patch(facecolor=colour[y], label=str(y)) for y in known]
-    handles += [Patch(facecolor=YEAR_UNKNOWN, hatch="///", label="year not stated"),
-                Patch(facecolor=NO_REFORM, edgecolor="#9a9a9a", label="no reform"),
-                Patch(facecolor="white", edgecolor="black", lw=2.4, label="case chapter")]
+    handles += [Patch(facecolor=YEAR_UNKNOWN, hatch="///", label=_("year not stated")),
+                Patch(facecolor=NO_REFORM, edgecolor="#9a9a9a", label=_("no reform")),
+                Patch(facecolor="white", edgecolor="black", lw=2.4, label=_("case chapter"))]
     # the empty north-west corner of the grid holds the legend, the south-east corner the note
     ax.legend(handles=handles, loc="upper left", ncol=2, fontsize=MIN_FONT_PT, frameon=False,
               bbox_to_anchor=(0.0, 1.0), handlelength=1.2, columnspacing=0.8, borderaxespad=0.1)
     if any(years["kind"] == "assumed"):
-        ax.text(ncol, 0.05, "* year assumed in\nthe case settings:\nthe sources\nstate none", ha="right",
+        ax.text(ncol, 0.05, _("* year assumed in\nthe case settings:\nthe sources\nstate none"), ha="right",
                 va="bottom", fontsize=MIN_FONT_PT, color="#333333")
     if title:
-        ax.set_title(title, fontsize=MIN_FONT_PT + 2, loc="left")
+        ax.set_title(_(title), fontsize=MIN_FONT_PT + 2, loc="left")
     return fig
 
 
-def reform_timeline(events: pd.DataFrame | None = None, title: str | None = "Reform timeline") -> Any:
+def reform_timeline(events: pd.DataFrame | None = None, title: str | None = N_("Reform timeline")) -> Any:
     """Every reform of ``data/policies.csv`` on one time axis, one row each, with the reform's name above it.
 
     Filled circle: start year stated in a source; open circle: inferred from a source; diamond: the year a
@@ -516,13 +573,13 @@ def reform_timeline(events: pd.DataFrame | None = None, title: str | None = "Ref
     n = len(ev)
     for i, r in ev.iterrows():
         y = n - 1 - i
-        where = r["province"] if r["province"] != "national" else "National"
-        name = str(r["name_en"])
+        where = (_province(r["province"]) if r["province"] != "national" else _("National"))
+        name = str(r["name_zh"]) if is_zh() and isinstance(r.get("name_zh"), str) and r["name_zh"] else str(r["name_en"])
         label = name if name.lower().startswith(where.lower()) else f"{where}: {name}"
         label = textwrap.shorten(label, width=64, placeholder="...")
         ax.text(lo, y + 0.3, label, fontsize=MIN_FONT_PT, va="bottom", ha="left", color="#222222")
         if pd.isna(r["_y"]):
-            ax.text(lo, y, "year not stated in the sources", fontsize=MIN_FONT_PT, va="center", ha="left",
+            ax.text(lo, y, _("year not stated in the sources"), fontsize=MIN_FONT_PT, va="center", ha="left",
                     color="#777777", style="italic")
             continue
         year = int(r["_y"])
@@ -538,14 +595,14 @@ def reform_timeline(events: pd.DataFrame | None = None, title: str | None = "Ref
     ax.set_yticks([])
     ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
-    handles = [Line2D([], [], marker="o", color=PALETTE["treated"], ls="none", label="year stated"),
+    handles = [Line2D([], [], marker="o", color=PALETTE["treated"], ls="none", label=_("year stated")),
                Line2D([], [], marker="o", mfc="white", mec=PALETTE["treated"], mew=2, ls="none",
-                      label="year inferred"),
+                      label=_("year inferred")),
                Line2D([], [], marker="D", color=PALETTE["facts"], mec="black", ls="none",
-                      label="assumed by a case")]
+                      label=_("assumed by a case"))]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=MIN_FONT_PT, frameon=False)
     if title:
-        ax.set_title(title, fontsize=MIN_FONT_PT + 2, loc="left")
+        ax.set_title(_(title), fontsize=MIN_FONT_PT + 2, loc="left")
     return fig
 
 
@@ -586,22 +643,24 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
     ax.scatter([me[outcome]], [0], s=150, color=PALETTE["treated"], edgecolor="black", zorder=3)
     med = float(d[outcome].median())
     ax.axvline(med, color=PALETTE["national"], ls="--", lw=1.2, zorder=1)
-    ax.text(med, 0.42, "median", ha="center", va="bottom", fontsize=MIN_FONT_PT, color="#555555")
+    ax.text(med, 0.42, _("median"), ha="center", va="bottom", fontsize=MIN_FONT_PT, color="#555555")
     lo, hi = float(d[outcome].min()), float(d[outcome].max())
     pos = (float(me[outcome]) - lo) / (hi - lo) if hi > lo else 0.5
     side = "left" if pos < 0.3 else ("right" if pos > 0.7 else "center")
-    ax.annotate(f"{prov}\n{me[outcome]:.3g} (rank {rank} of {len(d)} from lowest)", (me[outcome], 0),
+    ax.annotate(_province(prov) + "\n" + _("{value} (rank {rank} of {n} from lowest)").format(
+                value=f"{me[outcome]:.3g}", rank=rank, n=len(d)), (me[outcome], 0),
                 xytext=(0, -16), textcoords="offset points", ha=side, va="top", fontsize=MIN_FONT_PT + 1,
                 fontweight="bold", color=PALETTE["treated"])
     for (_row, r), side in zip(d.iloc[[0, -1]].iterrows(), ("left", "right"), strict=True):
         if r["province"] != prov:
-            ax.text(r[outcome], 0.2, r["province"], ha=side, va="bottom", fontsize=MIN_FONT_PT,
+            ax.text(r[outcome], 0.2, _province(r["province"]), ha=side, va="bottom", fontsize=MIN_FONT_PT,
                     color="#555555")
     ax.set_ylim(-0.75, 0.62)
-    label, unit = indicators.label(outcome), indicators.unit(outcome)
+    label, unit = fmt_label(outcome), unit_text(indicators.unit(outcome))
     ax.set_xlabel(label if unit in label else f"{label} ({unit})", fontsize=MIN_FONT_PT + 1)
     ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
-    ax.set_title(title or f"{prov} among {len(d)} provinces, {year}", fontsize=MIN_FONT_PT + 2, loc="left")
+    ax.set_title(title or _("{province} among {n} provinces, {year}").format(province=_province(prov), n=len(d),
+                                                                              year=year), fontsize=MIN_FONT_PT + 2, loc="left")
     if simulated:
         stamp(ax)
         ax.texts[-1].set_fontsize(MIN_FONT_PT)  # the project's stamp, at the phone-legible size

@@ -8,12 +8,12 @@ import pandas as pd
 
 from ..case.result import CaseResult
 from . import fmt, rules
-from .i18n import _
+from .i18n import N_, _
 from .words import method_name
 
-VERDICT_WORDS = {"all_reject": "evidence of an effect", "some_reject": "mixed evidence",
-                 "none_reject": "no evidence of an effect", "conflict": "conflicting results",
-                 "no_inference": "no valid interval", "no_estimates": "not estimated"}
+VERDICT_WORDS = {"all_reject": N_("evidence of an effect"), "some_reject": N_("mixed evidence"),
+                 "none_reject": N_("no evidence of an effect"), "conflict": N_("conflicting results"),
+                 "no_inference": N_("no valid interval"), "no_estimates": N_("not estimated")}
 
 
 def forest_frame(results: dict[str, CaseResult], outcome: str) -> pd.DataFrame:
@@ -29,7 +29,7 @@ def forest_frame(results: dict[str, CaseResult], outcome: str) -> pd.DataFrame:
             # an unbounded interval cannot be drawn: it is listed, not plotted
             if design and (math.isinf(lo) or math.isinf(hi)):
                 lo = hi = math.nan
-            rows.append({"label": f"{r.config['province']} · {method_name(x.method)}", "estimate": x.estimate,
+            rows.append({"label": f"{fmt.province(r.config['province'])} · {method_name(x.method)}", "estimate": x.estimate,
                          "ci_low": lo, "ci_high": hi,
                          "planted": x.planted if r.outcome_simulated(outcome) else math.nan})
     return pd.DataFrame(rows, columns=["label", "estimate", "ci_low", "ci_high", "planted"])
@@ -44,7 +44,7 @@ def verdict_table(results: dict[str, CaseResult]) -> pd.DataFrame:
         alpha = float(r.meta.get("alpha", 0.05))
         for o in r.config["outcomes"]:
             v = rules.effect_verdict(r.estimates, o, alpha)
-            row = {_("province"): r.config["province"], _("outcome"): fmt.label(o),
+            row = {_("province"): fmt.province(r.config["province"]), _("outcome"): fmt.label(o),
                    _("data"): _("simulated") if r.outcome_simulated(o) else _("observed"),
                    _("verdict"): _(VERDICT_WORDS[v.code]),
                    _("estimates"): "—" if v.code == "no_estimates" else _("{lo} to {hi}").format(

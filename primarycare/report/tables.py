@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from . import fmt, rules
-from .i18n import _
+from .i18n import N_, _
 from .words import METHOD_NAMES
 
 # Register indicators "closely related" to a chapter's outcomes (shown first; the rest collapsed).
@@ -124,9 +124,9 @@ def facts_tables(facts: pd.DataFrame, outcomes: Any) -> tuple[pd.DataFrame, pd.D
 
 
 VERDICT_WORDS = {
-    "agrees": "agrees", "differs": "differs", "nc_simulated": "not checkable: simulated",
-    "nc_target": "not checkable: a target", "nc_geography": "not checkable: county or city figure",
-    "nc_no_series": "not checkable: no panel series", "nc_year": "not checkable: year not in panel",
+    "agrees": N_("agrees"), "differs": N_("differs"), "nc_simulated": N_("not checkable: simulated"),
+    "nc_target": N_("not checkable: a target"), "nc_geography": N_("not checkable: county or city figure"),
+    "nc_no_series": N_("not checkable: no panel series"), "nc_year": N_("not checkable: year not in panel"),
 }
 
 
@@ -157,30 +157,33 @@ def weights_table(weights: pd.DataFrame, tol: float = 1e-3) -> pd.DataFrame:
     w = w[[o for o in order if o in w.columns]]
     w = w.where(w > tol).dropna(how="all")
     w = w.loc[w.max(axis=1).sort_values(ascending=False).index]
-    out = pd.DataFrame({_("comparison province"): w.index})
+    out = pd.DataFrame({_("comparison province"): [fmt.province(p) for p in w.index]})
     for o in w.columns:
         out[fmt.label(o)] = ["" if pd.isna(x) else f"{x:.3f}" for x in w[o]]
     return out
 
 
-SHORT_METHOD = {"Event study (post average)": "event study (post avg.)", "Callaway-Sant'Anna": "Callaway–Sant'Anna",
-                "Synthetic control": "synthetic control", "Synthetic DiD": "synthetic DiD"}
+SHORT_METHOD = {"Event study (post average)": N_("event study (post avg.)"), "Callaway-Sant'Anna": N_("Callaway–Sant'Anna"),
+                "Synthetic control": N_("synthetic control"), "Synthetic DiD": N_("synthetic DiD")}
 
 
 def short_method(method: str) -> str:
     """A short table label for a method ("Segmented: level change" -> "level change")."""
     s = str(method)
+    m = re.fullmatch(r"Segmented: effect in (\d{4})", s)
+    if m:
+        return _("effect in {last}").format(last=m.group(1))
     return _(s.removeprefix("Segmented: ")) if s.startswith("Segmented: ") else _(SHORT_METHOD.get(s, s))
 
 
 BASIS_WORDS = {
-    "randomization": "randomization test ({n} assignments)",
-    "placebo": "placebo bands ({n} runs)",
-    "placebo_variance": "placebo variance",
-    "conformal": "conformal",
-    "crv1": "CRV1 (one treated cluster)",
-    "analytic_if": "analytic IF",
-    "hac": "Newey–West HAC",
+    "randomization": N_("randomization test ({n} assignments)"),
+    "placebo": N_("placebo bands ({n} runs)"),
+    "placebo_variance": N_("placebo variance"),
+    "conformal": N_("conformal"),
+    "crv1": N_("CRV1 (one treated cluster)"),
+    "analytic_if": N_("analytic IF"),
+    "hac": N_("Newey–West HAC"),
     "none": "",
 }
 
@@ -222,9 +225,13 @@ def estimate_table(rows: pd.DataFrame, simulated: bool, digits: int = 3, group: 
     return t
 
 
-_CHECKS = ((r"placebo_year:(\d{4})", "placebo year {0}"), (r"reform_year:(\d{4})", "reform year {0}"),
-           (r"drop_year:(\d{4})", "drop {0}"), (r"placebo_in_time:(\d{4})", "placebo in time {0}"),
-           (r"leave_out:(.+)", "leave out {0}"))
+_CHECKS = ((r"placebo_year:(\d{4})", N_("placebo year {0}")), (r"reform_year:(\d{4})", N_("reform year {0}")),
+           (r"drop_year:(\d{4})", N_("drop {0}")), (r"placebo_in_time:(\d{4})", N_("placebo in time {0}")),
+           (r"leave_out:(.+)", N_("leave out {0}")))
+# the segmented model's rows (primarycare/case/run.py), translated where shown
+SEGMENTED_NAMES = (N_("level change"), N_("slope change"), N_("effect in {last}"), N_("TWFE DiD"),
+                   N_("Event study (post average)"), N_("Callaway-Sant'Anna"), N_("Synthetic control"),
+                   N_("Synthetic DiD"))
 
 
 def short_check(spec: str) -> str:

@@ -14,16 +14,16 @@ import pandas as pd
 
 from ..case.result import CaseResult
 from . import fmt, rules
-from .i18n import _
+from .i18n import N_, _
 
 PRIMER_ONE_TREATED = "/primer/06_one_treated_province"
 
 METHOD_NAMES = {
-    "TWFE DiD": "TWFE DiD",
-    "Event study (post average)": "event study (post-reform average)",
-    "Callaway-Sant'Anna": "Callaway–Sant'Anna",
-    "Synthetic control": "synthetic control",
-    "Synthetic DiD": "synthetic DiD",
+    "TWFE DiD": N_("TWFE DiD"),
+    "Event study (post average)": N_("event study (post-reform average)"),
+    "Callaway-Sant'Anna": N_("Callaway–Sant'Anna"),
+    "Synthetic control": N_("synthetic control"),
+    "Synthetic DiD": N_("synthetic DiD"),
 }
 
 
@@ -337,17 +337,17 @@ def robustness(result: CaseResult, outcome: str) -> str:
 
 
 PROBLEM_WORDS = {
-    "twfe_randomization": "TWFE DiD with the randomization test",
-    "event_study": "the event study",
-    "callaway_santanna": "Callaway–Sant'Anna",
-    "synthetic_control": "the synthetic control",
-    "synthetic_control_placebos": "the synthetic-control placebos",
-    "synthetic_control_conformal": "the conformal interval of the synthetic control",
-    "synthetic_did": "synthetic DiD",
-    "segmented": "the segmented trend model",
-    "sensitivity": "the sensitivity analysis",
-    "leave_one_out": "the leave-one-out check",
-    "facts_register": "the facts register",
+    "twfe_randomization": N_("TWFE DiD with the randomization test"),
+    "event_study": N_("the event study"),
+    "callaway_santanna": N_("Callaway–Sant'Anna"),
+    "synthetic_control": N_("the synthetic control"),
+    "synthetic_control_placebos": N_("the synthetic-control placebos"),
+    "synthetic_control_conformal": N_("the conformal interval of the synthetic control"),
+    "synthetic_did": N_("synthetic DiD"),
+    "segmented": N_("the segmented trend model"),
+    "sensitivity": N_("the sensitivity analysis"),
+    "leave_one_out": N_("the leave-one-out check"),
+    "facts_register": N_("the facts register"),
 }
 
 
@@ -398,7 +398,7 @@ def donors(config: dict[str, Any], table: pd.DataFrame) -> str:
     ex = table[table["role"] == "excluded"]
     return _("{n} provinces serve as comparisons. {k} are left out because they had reforms of their own during "
              "the window (rows of data/policies.csv); their outcomes would move for their own reasons and blur the "
-             "comparison. Comparisons: {names}.").format(n=len(d), k=len(ex), names=", ".join(d))
+             "comparison. Comparisons: {names}.").format(n=len(d), k=len(ex), names=_(", ").join(map(fmt.province, d)))
 
 
 def claims_summary(claims: pd.DataFrame, simulated: bool) -> str:
@@ -465,33 +465,3 @@ def at_a_glance(result: CaseResult, province_label: str, reform_label: str) -> s
                               "they show how the methods behave, not what the reform did."))
     return "\n".join(lines)
 
-
-def book_status(n_sim: int, n_obs: int) -> str:
-    """The landing page's data-status paragraph for the whole build (Markdown)."""
-    if n_obs == 0:
-        return _("**This build uses the simulated teaching panel only** ({n_sim:,} simulated values, none observed). "
-                 "No province-by-year yearbook panel could be downloaded where it was built, so the panel was "
-                 "generated from a documented model with reform effects planted in it (`data/README.md`). The case "
-                 "chapters therefore demonstrate the methods on data where the true effect is known; **they are not "
-                 "findings about the real provinces**. Every chart and table built from simulated values is marked "
-                 "SIMULATED DATA. Figures reported in the sources (the facts register) and the national series of "
-                 "the real-record chapter are real and are shown as such.").format(n_sim=n_sim)
-    if n_sim == 0:
-        return _("**Every value in this build's panel is observed** ({n_obs:,} values, imported by the user). The "
-                 "chapters describe the data as imported.").format(n_obs=n_obs)
-    return _("This build's panel has **{n_obs:,} observed** values (imported) and **{n_sim:,} simulated** values. Each "
-             "chapter's data-status box says which values it uses; estimates that rest on simulated values are not "
-             "findings about the real provinces, and observed values are never compared with simulated ones.").format(
-        n_obs=n_obs, n_sim=n_sim)
-
-
-def footer(n_sim: int, n_obs: int) -> str:
-    """The footer of every page (HTML), following the panel's status."""
-    if n_obs == 0:
-        return _("<p>Case chapters built from the simulated teaching panel demonstrate methods; they are not findings "
-                 "about the real provinces. See the data chapter for the status of every value.</p>")
-    if n_sim == 0:
-        return _("<p>Every value in this build's provincial panel is observed (imported by the user). See the data "
-                 "chapter for the source of every value.</p>")
-    return _("<p>This build mixes observed and simulated values; each chapter says which it uses, and results on "
-             "simulated values are not findings about the real provinces.</p>")
