@@ -116,16 +116,14 @@ def _template_tree(dst: Path) -> None:
     for name in ("status.md", "sources.md", "download.md"):
         (gen / name).write_text("\n", encoding="utf-8")
     from ..case import config as cases_mod
-    from ..report.edition import data_readme
     from ..report.glossary import link_glossary
     from .build import write_toc
 
     write_toc(list(cases_mod.read_yaml().get("cases", {})), book=dst)  # the part captions are static text
-    # data/README.md, which the data chapter shows as it is, and the reform briefs (data/reform_briefs.yml),
-    # which a case chapter shows as its first paragraph (glossary terms linked as there): static text, so
-    # their messages go into cases.pot
+    # the reform briefs (data/reform_briefs.yml), which a case chapter shows as its first paragraph (glossary
+    # terms linked as there): static text, so their messages go into cases.pot
     briefs = "\n\n".join(link_glossary(b["summary"], set()) for b in _reform_briefs().values() if b.get("summary"))
-    (dst / "cases" / DATA_README_DOC).write_text(data_readme() + "\n\n" + briefs + "\n", encoding="utf-8")
+    (dst / "cases" / DATA_README_DOC).write_text(briefs + "\n", encoding="utf-8")
     toc = (dst / "_toc.yml").read_text(encoding="utf-8")
     entry = f"      - file: cases/{Path(DATA_README_DOC).stem}\n"
     toc = toc.replace("      - file: cases/data\n", "      - file: cases/data\n" + entry, 1)
