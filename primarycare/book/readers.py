@@ -57,7 +57,7 @@ def sources_table(path: Path | None = None) -> pd.DataFrame:
     """``data/sources.csv``: one row per seed document (key = its file name), all fields as text."""
     p = path or DATA / "sources.csv"
     df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8")
-    need = ["key", "title", "issuer_publisher", "date", "kind", "language", "note"]
+    need = ["key", "title", "issuer_publisher", "date", "kind", "language", "note", "note_zh"]
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise UserInputError(f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(need)}.")
@@ -86,7 +86,10 @@ def write_sources_table(out: Path = GENERATED / "sources.md") -> Path:
         lines.append("| " + " | ".join(_cell(v) for v in (r.title, r.issuer_publisher, r.date,
                                                           f"{r.kind}; {r.language}")) + f" | `{r.key}` |")
     lines += ["", edition.sources_notes_intro(), ""]
-    lines += [f"- `{r.key}`: {_cell(r.note)}" for r in df.itertuples(index=False)]
+    from ..report.i18n import language
+
+    zh = language() == "zh"  # the note in the reader's language (data/sources.csv: note, note_zh)
+    lines += [f"- `{r.key}`: {_cell(r.note_zh if zh else r.note)}" for r in df.itertuples(index=False)]
     _write_if_changed(out, "\n".join(lines) + "\n")
     return out
 
