@@ -234,6 +234,12 @@ def test_phone_width_case_chapter(site, server, browser):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "case_phone.png"), full_page=False)
         page.screenshot(path=str(SCREENSHOTS / "case_phone_full.png"), full_page=True)
+        if (site / "zh" / rel).exists():  # the same chapter in the Chinese edition
+            page.goto(f"{server}/zh/{quote(rel)}", wait_until="load")
+            page.evaluate(BROKEN_IMAGES_JS)
+            page.screenshot(path=str(SCREENSHOTS / "case_phone_zh.png"), full_page=False)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"zh/{rel} is {overflow}px wider than a {PHONE['width']}px phone screen"
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{rel} is {overflow}px wider than a {PHONE['width']}px phone screen"
         assert not ctx.external, f"requests left the machine: {sorted(set(ctx.external))}"
