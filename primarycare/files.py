@@ -238,10 +238,11 @@ def _undo(entries: list[dict[str, Any]]) -> int:
                 _remove(target)
                 restored += 1
         elif _lexists(backup):
-            if (entry.get("kind") == "keep" and target.is_file() and not target.is_symlink()
-                    and filecmp.cmp(backup, target, shallow=False)):
-                pass  # never rewritten (or rewritten identically): nothing to put back, even on a read-only disk
-            else:
+            # a kept file never rewritten (or rewritten identically) needs nothing put back, even on a
+            # read-only disk
+            unchanged = (entry.get("kind") == "keep" and target.is_file() and not target.is_symlink()
+                         and filecmp.cmp(backup, target, shallow=False))
+            if not unchanged:
                 if _lexists(target) and (target.is_dir() or backup.is_dir()):
                     _remove(target)  # a file is replaced in one step by the move; a folder is not
                 _move_back(backup, target)

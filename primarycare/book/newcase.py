@@ -500,7 +500,7 @@ def _interrupt(child: subprocess.Popen) -> None:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
     except ProcessLookupError:
-        pass
+        return  # the run had already ended
 
 
 def _run_child(spec: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
