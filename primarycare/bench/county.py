@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..data.simulate import simulate_staggered
 from ..methods import did, inference, synth
+from .suite import _pyfixest_refits
 
 N_COUNTIES, N_YEARS, START = 2_800, 15, 2010
 COHORTS = {2014: 3 / N_COUNTIES, 2016: 3 / N_COUNTIES, 2018: 3 / N_COUNTIES}
@@ -83,27 +84,6 @@ def _peer_event_studies(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def _peer_refits(df: pd.DataFrame, treated: list, n_perm: int, n_pf: int) -> float:
-    try:
-        import pyfixest as pf
-    except ImportError:
-        return float("nan")
-    rng = np.random.default_rng(0)
-    units = np.sort(df.unit.unique())
-    paths = df.pivot(index="unit", columns="time", values="treated").loc[treated].to_numpy()
-    tcode = pd.Index(np.sort(df.time.unique())).get_indexer(df.time)
-    ucode = pd.Index(units).get_indexer(df.unit)
-    pf.feols("y ~ treated | unit + time", df, vcov={"CRV1": "unit"})
-    t = time.perf_counter()
-    for _ in range(n_pf):
-        pos = np.full(len(units), len(treated))
-        pos[rng.permutation(len(units))[: len(treated)]] = np.arange(len(treated))
-        d = df.copy()
-        d["treated"] = np.vstack([paths, np.zeros(paths.shape[1])])[pos[ucode], tcode]
-        pf.feols("y ~ treated | unit + time", d, vcov={"CRV1": "unit"}).coef()
-    return (time.perf_counter() - t) * n_perm / n_pf
-
-
 def _warm_up() -> None:
     small = simulate_staggered(n_units=40, n_periods=8, n_cohorts=2, seed=0)
     with warnings.catch_warnings():
@@ -158,7 +138,7 @@ def rows(n_perm: int = 1_000, peers: bool = True) -> list[dict]:
     if peers:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            peer = {"cs": _peer_cs(df), **_peer_event_studies(df), "ri": _peer_refits(df, treated, n_perm, 10)}
+            peer = {"cs": _peer_cs(df), **_peer_event_studies(df), "ri": _pyfixest_refits(df, treated, n_perm, 10)}
         notes = {"cs": "peer: moderndid att_gt (outcome regression, analytic SE) + aggte simple",
                  "ri": "peer: pyfixest feols refits, 10 timed, extrapolated",
                  "synth": "no peer timed at this size (the pysyncon rows below use 31 units)"}

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 EFFECT = 1.0
-MAIN = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control", "Synthetic DiD")
 
 
 def _case(reform_year: int):
@@ -93,8 +92,9 @@ def simulate_pipeline(n_panels: int = 200, seed: int = 1, jobs: int = 2, reform_
 def coverage_table(long: pd.DataFrame) -> pd.DataFrame:
     """Coverage of the planted effect by each main design-based interval, and the size of the test."""
     rows = []
-    main = long[(long["section"] == "main") & long["basis"].isin(["randomization", "placebo", "placebo_variance",
-                                                                  "conformal"])]
+    from ..case.result import DESIGN_BASED
+
+    main = long[(long["section"] == "main") & long["basis"].isin(DESIGN_BASED)]
     for (m, b), g in main.groupby(["method", "basis"], sort=False):
         lo, hi = g["ci_low"].astype(float), g["ci_high"].astype(float)
         cov = ((lo <= EFFECT) & (EFFECT <= hi)).mean()

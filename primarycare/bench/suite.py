@@ -84,6 +84,9 @@ def placebo_rows(n_perm: int, n_pf: int) -> list[dict]:
 
 
 def _pyfixest_refits(df: pd.DataFrame, treated: list, n_perm: int, n_pf: int) -> float:
+    """Seconds pyfixest would take for ``n_perm`` placebo reassignments: ``n_pf`` refits of ``feols`` on
+    permuted treatment paths are timed (after a warm-up for its JIT) and extrapolated. Shared with the
+    county benchmark (:mod:`primarycare.bench.county`)."""
     try:
         import pyfixest as pf
     except ImportError:
@@ -91,16 +94,16 @@ def _pyfixest_refits(df: pd.DataFrame, treated: list, n_perm: int, n_pf: int) ->
     rng = np.random.default_rng(0)
     units = np.sort(df.unit.unique())
     paths = df.pivot(index="unit", columns="time", values="treated").loc[treated].to_numpy()
+    padded = np.vstack([paths, np.zeros(paths.shape[1])])
     tcode = pd.Index(np.sort(df.time.unique())).get_indexer(df.time)
+    ucode = pd.Index(units).get_indexer(df.unit)
     pf.feols("y ~ treated | unit + time", df, vcov={"CRV1": "unit"})  # warm-up (JIT)
     t = time.perf_counter()
     for _ in range(n_pf):
-        pick = rng.permutation(len(units))[: len(treated)]
         pos = np.full(len(units), len(treated))
-        pos[pick] = np.arange(len(treated))
-        padded = np.vstack([paths, np.zeros(paths.shape[1])])
+        pos[rng.permutation(len(units))[: len(treated)]] = np.arange(len(treated))
         d = df.copy()
-        d["treated"] = padded[pos[df.unit.to_numpy()], tcode]
+        d["treated"] = padded[pos[ucode], tcode]
         pf.feols("y ~ treated | unit + time", d, vcov={"CRV1": "unit"}).coef()
     return (time.perf_counter() - t) * n_perm / n_pf
 

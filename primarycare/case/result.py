@@ -13,6 +13,14 @@ import pandas as pd
 from ..errors import UserInputError
 from ..files import atomic_write
 
+#: Interval bases valid with one treated province (design-based) and model-based ones (shown for reference
+#: only); the values of ``CaseResult.estimates["interval_basis"]`` besides ``"none"``.
+DESIGN_BASED = ("randomization", "placebo", "placebo_variance", "conformal")
+MODEL_BASED = ("crv1", "analytic_if", "hac")
+#: Methods that compare the treated province with other provinces (run only within one data status).
+CROSS_PROVINCE_METHODS = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control",
+                          "Synthetic DiD")
+
 #: Columns of ``CaseResult.estimates``: one row per (outcome, method, spec).
 ESTIMATE_COLUMNS = ["outcome", "method", "spec", "section", "estimate", "se", "ci_low", "ci_high", "p_value",
                     "n_obs", "inference", "interval_basis", "warnings", "planted", "same_as", "n_assignments"]

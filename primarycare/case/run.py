@@ -34,17 +34,13 @@ from .. import __version__
 from ..data import provinces
 from ..errors import UserInputError
 from .config import CaseConfig
-from .result import ESTIMATE_COLUMNS, CaseResult
+from .result import CROSS_PROVINCE_METHODS, DESIGN_BASED, ESTIMATE_COLUMNS, CaseResult
 from .status import check_no_switch, data_status
 
 __all__ = ["run_case", "CaseResult", "analysis_frame", "claims_check", "compare_years", "planted_effects",
            "load_case_panel", "DESIGN_BASED", "CROSS_PROVINCE_METHODS"]
 
 UNIT, TIME = "province", "year"
-#: Interval bases valid with one treated province (design-based); everything else is model-based.
-DESIGN_BASED = ("randomization", "placebo", "placebo_variance", "conformal")
-CROSS_PROVINCE_METHODS = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control",
-                          "Synthetic DiD")
 #: Synthetic-control placebos whose pre-reform RMSPE exceeds this multiple of the treated province's
 #: are left out of the placebo plot (Abadie, Diamond and Hainmueller 2010 use 5, 20 and 2).
 POOR_FIT_MULTIPLE = 5.0

@@ -35,10 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DESIGN_BASED = ("randomization", "placebo", "placebo_variance", "conformal")
-MODEL_BASED = ("crv1", "analytic_if", "hac")
-CROSS_PROVINCE = ("TWFE DiD", "Event study (post average)", "Callaway-Sant'Anna", "Synthetic control",
-                  "Synthetic DiD")
+# the vocabulary of interval bases and methods is defined once, with the result it describes
+from ..case.result import CROSS_PROVINCE_METHODS as CROSS_PROVINCE
+from ..case.result import DESIGN_BASED, MODEL_BASED  # noqa: F401 - MODEL_BASED is read by report.tables
 
 
 def _f(x: Any) -> float:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from . import fmt, rules
 from .i18n import N_, _
-from .words import METHOD_NAMES
 
 # Register indicators "closely related" to a chapter's outcomes (shown first; the rest collapsed).
 RELATED = re.compile(r"visit|county_internal|outside_county|primary_care_staff|^gps_|recruited_gps|"
@@ -289,11 +288,6 @@ def compare_table(compare: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
                          str(y0): fmt.num(x.panel_from, digits), str(y1): fmt.num(x.panel_to, digits),
                          _("change"): fmt.num(x.panel_change, digits)})
     return pd.DataFrame(rows)
-
-
-def method_names() -> dict[str, str]:
-    """Method names in running text (for the notebooks)."""
-    return {k: _(v) for k, v in METHOD_NAMES.items()}
 
 
 def sensitivity_table(sens: pd.DataFrame | None, outcome: str) -> pd.DataFrame:
