@@ -257,10 +257,47 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+_WARM: dict[str, Any] = {}  # this worker process's warm kernel (primarycare.book.kernels), if it has one
+
+
+def start_warm_kernel() -> None:
+    """Pool initializer: start this worker's kernel and import the notebooks' modules in it
+    (:class:`primarycare.book.kernels.WarmKernel`), while the parent goes on planning. Its chatter goes to
+    ``book/_generated/logs/kernel-<pid>.log``, as does the reason when it cannot start (the worker's
+    notebooks then start their own kernels, as with ``--fresh-kernels``)."""
+    from .kernels import WarmKernel
+
+    os.environ.update(_worker_env())
+    logs = GENERATED / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"kernel-{os.getpid()}.log", "w") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        _WARM["kernel"] = WarmKernel(KERNEL_ARGS, cwd=str(NOTEBOOKS))
+    except Exception as e:  # noqa: BLE001 - not fatal: the worker's notebooks start their own kernels
+        print(f"The warm kernel did not start ({type(e).__name__}: {e}); each notebook of this worker starts "
+              "its own kernel.", file=sys.stderr, flush=True)
+        return
+    from multiprocessing.util import Finalize
+
+    Finalize(_WARM["kernel"], _WARM["kernel"].shutdown, exitpriority=10)  # workers exit without atexit
+
+
+def _warm_kernel() -> Any:
+    """This worker's warm kernel if it is alive (a dead one is dropped: the notebook starts its own)."""
+    kernel = _WARM.get("kernel")
+    if kernel is not None and not kernel.alive():
+        _WARM.pop("kernel", None)
+        kernel = None
+    return kernel
+
+
 def execute(job: Job) -> dict[str, Any]:
     """Run one notebook with Papermill into a staging file; move it (and its results) into place on success.
 
-    Runs in a worker process and returns a plain dict (exceptions are not pickled across processes).
+    Runs in a worker process and returns a plain dict (exceptions are not pickled across processes). In a
+    worker started by :func:`start_warm_kernel` the notebook runs in the worker's warm kernel (reset to a
+    new kernel's state first: :mod:`primarycare.book.kernels`); a notebook that fails discards it.
     """
     import papermill as pm
 
@@ -276,10 +313,22 @@ def execute(job: Job) -> dict[str, Any]:
     params = dict(job.parameters)
     if job.results_dir is not None:
         params["output_dir"] = str(stage / "results")
+    warm = _warm_kernel()
+    engine = {}
+    if warm is not None:
+        from .kernels import register_engine
+
+        engine = {"engine_name": register_engine(), "warm": warm, "warm_cwd": str(job.source.parent)}
     try:
-        pm.execute_notebook(str(job.source), str(stage / job.output.name), parameters=params,
-                            kernel_name="python3", cwd=str(job.source.parent), progress_bar=False,
-                            log_output=False, extra_arguments=KERNEL_ARGS)
+        try:
+            pm.execute_notebook(str(job.source), str(stage / job.output.name), parameters=params,
+                                kernel_name="python3", cwd=str(job.source.parent), progress_bar=False,
+                                log_output=False, extra_arguments=KERNEL_ARGS, **engine)
+        except BaseException:
+            if warm is not None:  # its state is unknown after a failure: the next notebook gets a new kernel
+                _WARM.pop("kernel", None)
+                warm.shutdown()
+            raise
     except pm.PapermillExecutionError as e:
         cell = _source_cell_index(stage / job.output.name, e.cell_index)
         shutil.rmtree(stage, ignore_errors=True)
@@ -528,23 +577,41 @@ def build_edition(lang: str = "en", quiet: bool = True, all_pages: bool = False)
     Sphinx rebuilds only changed pages; ``all_pages`` re-writes every page (needed when the config or a
     static asset such as the reader CSS changed, so no page keeps a stale asset reference).
     """
+    return build_editions({lang: all_pages}, quiet=quiet)[lang]
+
+
+def build_editions(editions: dict[str, bool], quiet: bool = True) -> dict[str, Path]:
+    """:func:`build_edition` of several editions (``{lang: all_pages}``) at once, one ``jupyter-book``
+    process each (Sphinx uses one core; the editions have separate sources and work dirs); their HTML
+    folders. The first failure is raised after every process has finished."""
     from . import readers
 
     readers.ensure_pages()  # figures, sources table and downloads the pages include (made once if missing)
-    source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, _zh_work())
-    work.mkdir(parents=True, exist_ok=True)
-    cmd = ["jupyter-book", "build", str(source), "--path-output", str(work)]
-    if all_pages:
-        cmd.append("--all")
-    if quiet:
-        cmd.append("--quiet")
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_worker_env(),
-                          preexec_fn=die_with_parent())
-    html = work / "_build" / "html"
-    if proc.returncode != 0 or not (html / "index.html").exists():
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise UserInputError(f"jupyter-book build of the {lang} edition failed (the previous site in {SITE} is "
-                             f"unchanged). Last lines of its output: {tail}")
+    procs: dict[str, tuple[subprocess.Popen, Path, Any]] = {}
+    for lang, all_pages in editions.items():
+        source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, _zh_work())
+        work.mkdir(parents=True, exist_ok=True)
+        cmd = ["jupyter-book", "build", str(source), "--path-output", str(work)]
+        if all_pages:
+            cmd.append("--all")
+        if quiet:
+            cmd.append("--quiet")
+        out = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed below
+        procs[lang] = (subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                        env=_worker_env(), preexec_fn=die_with_parent()), work, out)
+    errors, html = [], {}
+    for lang, (proc, work, out) in procs.items():
+        code = proc.wait()
+        out.seek(0)
+        text = out.read()
+        out.close()
+        html[lang] = work / "_build" / "html"
+        if code != 0 or not (html[lang] / "index.html").exists():
+            tail = "\n".join(text.strip().splitlines()[-25:])
+            errors.append(f"jupyter-book build of the {lang} edition failed (the previous site in {SITE} is "
+                          f"unchanged). Last lines of its output: {tail}")
+    if errors:
+        raise UserInputError(errors[0])
     return html
 
 
@@ -577,8 +644,7 @@ def build_site(quiet: bool = True, all_pages: bool = False,
     """Build the editions ``langs`` (:func:`build_edition`), then swap the site into place
     (:func:`assemble_site`; an edition not rebuilt keeps its last build). ``place`` moves the staged HTML
     folder over the site (a case run passes its journaled transaction's)."""
-    for lang in langs:
-        build_edition(lang, quiet=quiet, all_pages=all_pages)
+    build_editions(dict.fromkeys(langs, all_pages), quiet=quiet)
     assemble_site(place)
 
 
@@ -714,6 +780,9 @@ def main(argv: list[str] | None = None) -> int:
                     "other chapters are kept as built before")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)")
     ap.add_argument("--no-site", action="store_true", help="execute notebooks but skip the Sphinx build")
+    ap.add_argument("--fresh-kernels", action="store_true",
+                    help="start a new kernel for every notebook (default: each worker reuses one warm kernel, "
+                         "reset to a new kernel's state before every notebook; see primarycare.book.kernels)")
     ap.add_argument("--lang", choices=["en", "zh", "all"], default="all",
                     help="which edition to build: English (book/_build/html), Chinese (book/_build/html/zh) or "
                          "both (default). The Chinese edition reads the English run's saved case results.")
@@ -768,40 +837,85 @@ def check_edition(lang: str, cache: dict[str, str], allow_untranslated: bool) ->
     cache[f"_i18n_{lang}"] = key
 
 
-def _run_jobs(todo: list[Job], jobs: int, keep_going: bool, cache: dict[str, str]) -> list[dict[str, Any]]:
-    """Execute ``todo`` in parallel (a synthesis after the rest); record the keys of the successful ones."""
+def _noop() -> None:
+    """Submitted once per worker so the pool starts (and warms) its workers at once."""
+
+
+@contextlib.contextmanager
+def execution_pool(workers: int, warm: bool = True) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` worker processes; with ``warm`` each starts a kernel and imports the notebooks' modules
+    at once (:func:`start_warm_kernel`), so this overlaps with whatever the caller does next."""
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=start_warm_kernel if warm else None)
+    try:
+        for _ in range(max(1, workers)):
+            pool.submit(_noop)
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dependencies(todo: list[Job]) -> dict[str, set[str]]:
+    """What each job waits for, among ``todo``: a synthesis (either edition) reads every case's saved result,
+    so it waits for the English case runs; a Chinese case chapter reads its English run's result."""
+    names = {j.name for j in todo}
+    en_cases = {j.name for j in todo if j.kind == "case" and j.results_dir is not None}
+    deps: dict[str, set[str]] = {}
+    for j in todo:
+        if j.kind == "synthesis":
+            deps[j.name] = set(en_cases)
+        elif j.kind == "case" and j.results_dir is None:  # another edition's chapter: "zh case anhui"
+            english = j.name.split(" ", 1)[1]
+            deps[j.name] = {english} & names
+        else:
+            deps[j.name] = set()
+    return deps
+
+
+def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str]
+              ) -> list[dict[str, Any]]:
+    """Execute ``todo`` on ``pool``, each job once the jobs it reads have finished (:func:`_dependencies`);
+    record the keys of the successful ones. Without ``keep_going`` the first failure stops what has not
+    started; with it, a job whose English run failed is skipped and the rest run."""
     from tqdm import tqdm
 
-    first, last = [j for j in todo if j.kind != "synthesis"], [j for j in todo if j.kind == "synthesis"]
+    deps = _dependencies(todo)
+    waiting = {j.name: j for j in todo}
+    finished: set[str] = set()
+    failed: set[str] = set()
     failures: list[dict[str, Any]] = []
     bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
-    job_by_name = {j.name: j for j in todo}
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        pending = {pool.submit(execute, j) for j in first}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                res = fut.result()
-                bar.update(1)
-                bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
-                if res["ok"]:
-                    cache[res["name"]] = job_by_name[res["name"]].key
-                else:
-                    failures.append(res)
-                    tqdm.write("FAILED: " + failure_message(res), file=sys.stderr)
-                    if not keep_going:
-                        for f in pending:
-                            f.cancel()
-                        pending = set()
-        for job in last:
-            if failures and not keep_going:
-                break
-            res = pool.submit(execute, job).result()
+    running: dict[Any, Job] = {}
+
+    def submit_ready() -> None:
+        for name, job in list(waiting.items()):
+            if deps[name] <= finished:
+                del waiting[name]
+                if job.kind == "case" and job.results_dir is None and deps[name] & failed:
+                    finished.add(name)  # its English run failed (--keep-going): nothing to translate
+                    bar.update(1)
+                    continue
+                running[pool.submit(execute, job)] = job
+
+    submit_ready()
+    while running:
+        done, _ = wait(set(running), return_when=FIRST_COMPLETED)
+        for fut in done:
+            job = running.pop(fut)
+            res = fut.result()
             bar.update(1)
+            bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
+            finished.add(job.name)
             if res["ok"]:
                 cache[res["name"]] = job.key
             else:
+                failed.add(job.name)
                 failures.append(res)
+                tqdm.write("FAILED: " + failure_message(res), file=sys.stderr)
+        if failures and not keep_going:  # start nothing new; the notebooks already running finish
+            waiting.clear()
+            for f in [f for f in running if f.cancel()]:
+                running.pop(f)
+        submit_ready()
     bar.close()
     GENERATED.mkdir(parents=True, exist_ok=True)
     with atomic_write(CACHE_FILE) as fh:
@@ -828,21 +942,6 @@ def _build(args: argparse.Namespace) -> int:
 
     clean_staging()
     cache: dict[str, str] = json.loads(CACHE_FILE.read_text()) if CACHE_FILE.exists() else {}
-    zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
-    if "zh" in langs:
-        try:
-            try:
-                check_edition("zh", cache, getattr(args, "allow_untranslated", False))
-            finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
-                GENERATED.mkdir(parents=True, exist_ok=True)
-                with atomic_write(CACHE_FILE) as fh:
-                    json.dump(cache, fh, indent=1, sort_keys=True)
-        except UserInputError as e:
-            if langs == ("zh",):
-                raise
-            zh_refused, langs = str(e), ("en",)
-            print("The Chinese edition will not be built (the check failed; reason at the end). Building the "
-                  "English edition.", file=sys.stderr)
     jobs = keyed_plan(all_cases, perms)
     zh_jobs = edition_plan(jobs, all_cases, "zh") if "zh" in langs else []
 
@@ -865,25 +964,41 @@ def _build(args: argparse.Namespace) -> int:
         if missing:
             raise UserInputError("--lang zh reads the saved results of the English case runs, and there are none "
                                  f"for {', '.join(missing)}: build the English edition first (--lang en or all).")
+    zh_todo = [z for z in zh_jobs if needed(z)]
     failures: list[dict[str, Any]] = []
     n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
-    if todo:
-        print(f"Executing {len(todo)} notebook(s) of the English edition with {args.jobs} worker(s).")
-        failures = _run_jobs(todo, args.jobs, args.keep_going, cache)
+    workers = max(1, min(args.jobs, len(todo) + len(zh_todo)))
+    zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
+    with contextlib.ExitStack() as stack:
+        # the workers start and warm their kernels now, while the Chinese edition's checks run
+        pool = (stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False)))
+                if todo or zh_todo else None)
+        if "zh" in langs:
+            try:
+                try:
+                    check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+                finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
+                    GENERATED.mkdir(parents=True, exist_ok=True)
+                    with atomic_write(CACHE_FILE) as fh:
+                        json.dump(cache, fh, indent=1, sort_keys=True)
+            except UserInputError as e:
+                if langs == ("zh",):
+                    raise
+                zh_refused, langs, zh_todo = str(e), ("en",), []
+                print("The Chinese edition will not be built (the check failed; reason at the end). Building the "
+                      "English edition.", file=sys.stderr)
+        if todo:
+            print(f"Executing {len(todo)} notebook(s) of the English edition with {workers} worker(s).")
+        if zh_todo:
+            print(f"Executing {len(zh_todo)} notebook(s) of the Chinese edition"
+                  + (" alongside" if todo else f" with {workers} worker(s)")
+                  + " (case chapters from their saved results: nothing is re-estimated).")
+        if pool is not None and (todo or zh_todo):
+            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache)
     if failures and not args.keep_going:
         print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
                         + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
         return 1
-    failed = {f["name"] for f in failures}
-    zh_todo = [z for z, e in zip(zh_jobs, jobs, strict=True) if needed(z) and e.name not in failed] if zh_jobs else []
-    if zh_todo:
-        print(f"Executing {len(zh_todo)} notebook(s) of the Chinese edition with {args.jobs} worker(s) "
-              "(case chapters from their saved results: nothing is re-estimated).")
-        failures += _run_jobs(zh_todo, args.jobs, args.keep_going, cache)
-        if failures and not args.keep_going:
-            print("\n".join(["Build stopped: the previous site is unchanged."]
-                            + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
-            return 1
     if not todo and not zh_todo:
         print(f"All {n_total} notebooks unchanged: nothing to execute.")
 
@@ -899,17 +1014,23 @@ def _build(args: argparse.Namespace) -> int:
         th = theme_hash()
         rebuilt = []
         hashes = {"en": lambda: site_hash() + readers.generated_hash(), "zh": zh_site_hash}
+        todo_site: dict[str, bool] = {}
+        keys: dict[str, str] = {}
         for lang in langs:
             tag = "_site" if lang == "en" else f"_site_{lang}"
             work = SITE_WORK if lang == "en" else _zh_work()
-            h = hashes[lang]()
+            keys[lang] = h = hashes[lang]()
             if (not args.force and cache.get(tag) == h and (work / "_build" / "html" / "index.html").exists()
                     and (SITE / "index.html").exists() and (lang == "en" or (SITE / lang / "index.html").exists())):
                 continue
-            print(f"Building the {lang} edition with jupyter-book (execution off) ...")
-            build_edition(lang, all_pages=args.force or cache.get(f"_theme_{lang}") != th)
-            cache[tag], cache[f"_theme_{lang}"] = h, th
-            rebuilt.append(lang)
+            todo_site[lang] = args.force or cache.get(f"_theme_{lang}") != th
+        if todo_site:
+            print(f"Building the {' and '.join(todo_site)} edition{'s' if len(todo_site) > 1 else ''} with "
+                  "jupyter-book (execution off) ...")
+            build_editions(todo_site)
+            for lang in todo_site:
+                cache["_site" if lang == "en" else f"_site_{lang}"], cache[f"_theme_{lang}"] = keys[lang], th
+                rebuilt.append(lang)
         if rebuilt:
             assemble_site()
             with atomic_write(CACHE_FILE) as fh:

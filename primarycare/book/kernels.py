@@ -1,0 +1,237 @@
+"""Warm Jupyter kernels for the book build: one kernel per worker process, reused notebook after notebook.
+
+Why. Starting a kernel and importing numpy, pandas, scipy, statsmodels, matplotlib and the library costs
+about 2.5 s per notebook on a 2-core machine: more than the work of most chapters. A build executes 28
+notebooks (two editions), so the build starts one kernel per worker, imports those modules once
+(:data:`WARM_MODULES`) and runs each of the worker's notebooks in it.
+
+Each notebook still starts from what a new kernel would give it. Before its first cell, :func:`fresh_state`
+runs in the kernel (silently, outside the notebook's history) and
+
+- clears the user namespace and history (IPython's ``reset``: execution counts start at 1 again);
+- closes every matplotlib figure and restores the rc settings, warnings filters, ``sys.path``, numpy's
+  error settings and the environment variables to the snapshot :func:`prepare` took after the imports;
+- clears the library's read-once caches (``functools.lru_cache`` in ``primarycare``) and sets its language
+  back to English (a notebook sets its own with ``set_language``);
+- moves to the notebook's folder (Papermill's ``cwd``).
+
+Modules stay imported (that is the point): a notebook that imports a module gets the one already loaded,
+as the second import in any kernel would. ``tests/test_kernels.py`` executes notebooks one after another in
+one warm kernel and checks that their outputs equal those of a new kernel per notebook. A notebook that
+fails, or a kernel that dies, discards the kernel: the worker's next notebook starts a new one. The build's
+``--fresh-kernels`` option starts a new kernel for every notebook (slower; for debugging the reset).
+
+This module is imported in two places: by the build's worker processes (:class:`WarmKernel`,
+:class:`WarmEngine`) and inside the kernels themselves (:func:`prepare`, :func:`fresh_state`); the latter
+import nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+#: Modules every kernel imports once, before its first notebook: what the book's notebooks import
+#: (directly or through the library; not ``statsmodels.api``, which nothing imports and which alone takes
+#: over a second). Importing a module a notebook does not use changes nothing it computes.
+WARM_MODULES = (
+    "pandas", "numpy", "scipy.stats", "matplotlib.pyplot", "yaml", "IPython.display", "primarycare",
+    "primarycare.case.run", "primarycare.case.result", "primarycare.case.teaching", "primarycare.methods.did",
+    "primarycare.methods.inference", "primarycare.methods.pretrend", "primarycare.methods.sensitivity",
+    "primarycare.methods.synth", "primarycare.methods.sdid", "primarycare.methods.conformal",
+    "primarycare.methods.trends", "primarycare.report.plots", "primarycare.report.words",
+    "primarycare.report.tables", "primarycare.report.html", "primarycare.report.boxes",
+    "primarycare.report.glossary", "primarycare.report.synthesis", "primarycare.report.edition",
+    "primarycare.report.real_record",
+)
+
+# --------------------------------------------------------------------------------------------------
+# inside the kernel
+
+_SNAPSHOT: dict[str, Any] = {}
+
+
+def prepare(modules: tuple[str, ...] = WARM_MODULES) -> None:
+    """Import ``modules`` and remember the state :func:`fresh_state` restores (runs once per kernel)."""
+    import importlib
+    import warnings
+
+    for name in modules:
+        importlib.import_module(name)
+    import matplotlib as mpl
+    import numpy as np
+
+    from ..report.i18n import set_language
+
+    set_language("en")
+    _SNAPSHOT.update(rc=mpl.rcParams.copy(), warnings=list(warnings.filters), path=list(sys.path),
+                     environ=dict(os.environ), numpy_err=np.geterr())
+
+
+def _library_caches() -> list[Any]:
+    """Every ``functools.lru_cache``-wrapped function defined in an imported ``primarycare`` module."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "primarycare" or name.startswith("primarycare.")):
+            continue
+        for value in list(vars(module).values()):
+            if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", None) == name:
+                found.append(value)
+    return found
+
+
+def fresh_state(cwd: str) -> None:
+    """Give the kernel the state a new kernel would have (after :func:`prepare`'s imports), in ``cwd``."""
+    import warnings
+
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from IPython import get_ipython
+
+    from ..report.i18n import set_language
+
+    if not _SNAPSHOT:
+        raise RuntimeError("fresh_state() before prepare(): this kernel was not warmed")
+    shell = get_ipython()
+    if shell is not None:
+        shell.reset(new_session=True)
+    plt.close("all")
+    with warnings.catch_warnings():  # some rc keys are deprecated aliases: restoring them warns
+        warnings.simplefilter("ignore")
+        mpl.rcParams.clear()
+        mpl.rcParams.update(_SNAPSHOT["rc"])
+    warnings.filters[:] = _SNAPSHOT["warnings"]
+    warnings._filters_mutated()  # type: ignore[attr-defined]  # the C module caches the filters
+    sys.path[:] = _SNAPSHOT["path"]
+    np.seterr(**_SNAPSHOT["numpy_err"])
+    for key in set(os.environ) - set(_SNAPSHOT["environ"]):
+        del os.environ[key]
+    os.environ.update(_SNAPSHOT["environ"])
+    for fn in _library_caches():
+        fn.cache_clear()
+    set_language("en")
+    os.chdir(cwd)
+
+
+# --------------------------------------------------------------------------------------------------
+# in the build's worker process
+
+
+class WarmKernel:
+    """One kernel, started and warmed (:func:`prepare`) when made; :meth:`shutdown` stops it."""
+
+    def __init__(self, extra_arguments: list[str] | None = None, cwd: str | None = None,
+                 startup_timeout: float = 60.0) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.km = AsyncKernelManager(kernel_name="python3")
+        run_sync(self.km.start_kernel)(extra_arguments=list(extra_arguments or []), cwd=cwd or os.getcwd())
+        self.used = 0
+        try:
+            self.run(f"from primarycare.book.kernels import prepare as _p; _p({WARM_MODULES!r}); del _p",
+                     timeout=startup_timeout)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def run(self, code: str, timeout: float = 60.0) -> None:
+        """Execute ``code`` silently (no output, no history); raise RuntimeError with the kernel's error."""
+        from jupyter_core.utils import run_sync
+
+        async def go() -> dict[str, Any]:
+            kc = self.km.client()
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=timeout)
+                msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+                while True:
+                    reply = await kc.get_shell_msg(timeout=timeout)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        return reply["content"]
+            finally:
+                kc.stop_channels()
+
+        content = run_sync(go)()
+        if content.get("status") != "ok":
+            raise RuntimeError(f"{content.get('ename', 'error')}: {content.get('evalue', '')}")
+
+    def alive(self) -> bool:
+        from jupyter_core.utils import run_sync
+
+        return bool(self.km.has_kernel and run_sync(self.km.is_alive)())
+
+    def shutdown(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        try:
+            if self.km.has_kernel:
+                run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - already gone: nothing left to stop
+            return
+
+
+def register_engine() -> str:
+    """Register :class:`WarmEngine` with Papermill (once per process); its engine name."""
+    from papermill.engines import papermill_engines
+
+    if WarmEngine.name not in papermill_engines._engines:
+        papermill_engines.register(WarmEngine.name, WarmEngine)
+    return WarmEngine.name
+
+
+def _engine_class() -> type:
+    from papermill.clientwrap import PapermillNotebookClient
+
+    class WarmClient(PapermillNotebookClient):
+        """Papermill's client on a running kernel: :func:`fresh_state` first, then the cells."""
+
+        def __init__(self, nb_man: Any, reset_code: str = "", **kw: Any) -> None:
+            super().__init__(nb_man, **kw)
+            self.reset_code = reset_code
+
+        def papermill_execute_cells(self) -> None:
+            if self.reset_code:
+                msg_id = self.kc.execute(self.reset_code, silent=True, store_history=False, allow_stdin=False)
+                reply = self.wait_for_reply(msg_id)
+                content = (reply or {}).get("content", {})
+                if content.get("status") != "ok":
+                    raise RuntimeError(f"resetting the warm kernel failed: {content.get('ename')}: "
+                                       f"{content.get('evalue')}")
+            super().papermill_execute_cells()
+
+    return WarmClient
+
+
+try:
+    from papermill.engines import NBClientEngine as _NBClientEngine
+except ImportError:  # inside a kernel without papermill: the engine is not needed there
+    _NBClientEngine = object  # type: ignore[assignment,misc]
+
+
+class WarmEngine(_NBClientEngine):  # type: ignore[misc,valid-type]
+    """Papermill engine that executes on a :class:`WarmKernel` passed as ``warm=`` (in the folder ``warm_cwd``)."""
+
+    name = "primarycare-warm"
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                 stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                 execution_timeout: int | None = None, **kwargs: Any) -> Any:
+        from papermill.engines import logger
+
+        warm: WarmKernel = kwargs.pop("warm")
+        cwd = kwargs.pop("warm_cwd", None) or os.getcwd()
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+        client = _engine_class()(nb_man, km=warm.km, reset_code=(
+            f"from primarycare.book.kernels import fresh_state as _f; _f({str(cwd)!r})"),
+            timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
+            log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+        try:
+            return client.execute()
+        finally:
+            warm.used += 1
+            if client.kc is not None:
+                client.kc.stop_channels()
