@@ -18,7 +18,11 @@ not data):
   randomization reassignments (peer: pyfixest refits, extrapolated) and a synthetic control per treated
   county, with an end-to-end row that prints peak memory (targets: under 30 s and 2 GB).
 
-``--only placebo,event,county,synth`` runs a subset.
+* Building the book (:mod:`primarycare.bench.build_rows`): a clean full build of both editions, a rebuild
+  with nothing changed and one case chapter, in a temporary copy of the repository, against the speed
+  targets (clean build under 60 s on 2 cores, one chapter at most 8 s). Printed as a second table.
+
+``--only placebo,event,county,synth,book`` runs a subset (the default runs all).
 
 ``ratio`` = peer seconds / primarycare seconds (above 1: primarycare is faster); the peer is pyfixest
 unless the row's footnote names another (pysyncon for synthetic control, moderndid for
@@ -150,12 +154,12 @@ def synth_rows(quick: bool) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="primarycare bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer placebo draws and pyfixest refits")
-    ap.add_argument("--only", default="placebo,event,county,synth",
-                    help="comma-separated subset of: placebo, event, county, synth")
+    ap.add_argument("--only", default="placebo,event,county,synth,book",
+                    help="comma-separated subset of: placebo, event, county, synth, book")
     args = ap.parse_args(argv)
     n_perm, n_pf = (1_000, 20) if args.quick else (10_000, 200)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - {"placebo", "event", "county", "synth"}
+    unknown = only - {"placebo", "event", "county", "synth", "book"}
     if unknown:
         ap.error(f"--only: unknown part(s) {sorted(unknown)}")
     rows: list[dict] = []
@@ -169,6 +173,26 @@ def main(argv: list[str] | None = None) -> int:
         rows += event_study_rows(2_800)
     if "synth" in only:
         rows += synth_rows(args.quick)
+    if rows:
+        _print_peer_table(rows)
+    if "book" in only:
+        from . import build_rows
+
+        book = pd.DataFrame(build_rows.rows())
+        book["met"] = np.where(book["target_s"].isna(), "", np.where(book["seconds"] <= book["target_s"], "yes", "no"))
+        if rows:
+            print()
+        with pd.option_context("display.max_colwidth", 90, "display.width", 250):
+            print(book.to_string(index=False, float_format=lambda x: f"{x:.1f}", na_rep=""))
+    flags = (" --quick" if args.quick else "") + (
+        f" --only {args.only}" if args.only != ap.get_default("only") else "")
+    print(f"\ncommand: python -m primarycare bench{flags}  (simulated panels; ratio = peer / primarycare; "
+          f"{os.cpu_count()} cores)")
+    return 0
+
+
+def _print_peer_table(rows: list[dict]) -> None:
+    """The estimator rows: task, seconds, the peer's seconds and their ratio, long notes as footnotes."""
     tab = pd.DataFrame(rows)
     # one peer column: pyfixest for the placebo and event-study rows; other rows name their peer
     # (pysyncon, moderndid) in their note
@@ -190,9 +214,5 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for k, note in enumerate(footnotes, 1):
             print(f"[{k}] {note}")
-    flags = (" --quick" if args.quick else "") + (
-        f" --only {args.only}" if args.only != ap.get_default("only") else "")
-    print(f"\ncommand: python -m primarycare bench{flags}  (simulated panels; ratio = peer / primarycare)")
-    return 0
 
 

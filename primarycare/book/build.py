@@ -886,8 +886,13 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
     running: dict[Any, Job] = {}
 
+    seconds = cache.get("_seconds") if isinstance(cache.get("_seconds"), dict) else {}
+    guess = {"case": 8.0, "primer": 4.0, "synthesis": 3.0, "data": 3.0}
+
     def submit_ready() -> None:
-        for name, job in list(waiting.items()):
+        # longest first (last build's times, else a guess by kind): the pool's last notebook is a short one
+        ready = sorted(waiting.items(), key=lambda kv: -float(seconds.get(kv[0], guess.get(kv[1].kind, 4.0))))
+        for name, job in ready:
             if deps[name] <= finished:
                 del waiting[name]
                 if job.kind == "case" and job.results_dir is None and deps[name] & failed:
@@ -905,6 +910,7 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
             bar.update(1)
             bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
             finished.add(job.name)
+            seconds[job.name] = round(float(res["seconds"]), 2)
             if res["ok"]:
                 cache[res["name"]] = job.key
             else:
@@ -917,6 +923,7 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
                 running.pop(f)
         submit_ready()
     bar.close()
+    cache["_seconds"] = seconds
     GENERATED.mkdir(parents=True, exist_ok=True)
     with atomic_write(CACHE_FILE) as fh:
         json.dump(cache, fh, indent=1, sort_keys=True)
@@ -969,9 +976,15 @@ def _build(args: argparse.Namespace) -> int:
     n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
     workers = max(1, min(args.jobs, len(todo) + len(zh_todo)))
     zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
-    with contextlib.ExitStack() as stack:
+    from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
+
+    with contextlib.ExitStack() as stack, contextlib.ExitStack() as workers_stack:
+        wheel = None  # the download page's wheel, built in the background while the notebooks run
+        if "en" in langs and readers.current_wheel() is None:
+            wheel = readers.WheelBuild()
+            stack.callback(wheel.close)
         # the workers start and warm their kernels now, while the Chinese edition's checks run
-        pool = (stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False)))
+        pool = (workers_stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False)))
                 if todo or zh_todo else None)
         if "zh" in langs:
             try:
@@ -995,19 +1008,18 @@ def _build(args: argparse.Namespace) -> int:
                   + " (case chapters from their saved results: nothing is re-estimated).")
         if pool is not None and (todo or zh_todo):
             failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache)
-    if failures and not args.keep_going:
-        print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
-                        + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
-        return 1
-    if not todo and not zh_todo:
-        print(f"All {n_total} notebooks unchanged: nothing to execute.")
+        workers_stack.close()  # the workers and their kernels stop (the wheel build goes on)
+        if failures and not args.keep_going:
+            print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
+                            + ["  " + failure_message(f) for f in failures]), file=sys.stderr)
+            return 1
+        if not todo and not zh_todo:
+            print(f"All {n_total} notebooks unchanged: nothing to execute.")
 
-    write_toc(list(all_cases))
-    write_status()
-    from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
-
-    if "en" in langs or not any(readers.DOWNLOADS.glob("primarycare-*.whl")):
-        readers.write_pages()
+        write_toc(list(all_cases))
+        write_status()
+        if "en" in langs or not any(readers.DOWNLOADS.glob("primarycare-*.whl")):
+            readers.write_pages(wheel)
     if "zh" in langs:
         prepare_zh_tree(list(all_cases))
     if not args.no_site:

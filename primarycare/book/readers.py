@@ -100,15 +100,20 @@ def _write_if_changed(path: Path, text: str) -> None:
             fh.write(text)
 
 
-def build_wheel(out: Path = DOWNLOADS) -> Path:
-    """Build the package's wheel (offline: no build isolation, no index) into ``out``; return its path.
+class WheelBuild:
+    """The package's wheel being built (offline: no build isolation, no index) in a background ``pip wheel``
+    process, so the build can execute notebooks meanwhile; :meth:`result` waits and puts it in ``out``.
 
     The sources are copied to a temporary folder first, so no ``build/`` or ``*.egg-info`` folder is left
     in the repository and a module deleted from the source cannot survive in a stale build folder.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="primarycare-wheel-") as tmp:
-        src = Path(tmp) / "src"
+
+    def __init__(self, out: Path = DOWNLOADS) -> None:
+        self.out = out
+        self.key = package_hash()  # what it is built from (the sources may change while it runs)
+        self._tmp = tempfile.TemporaryDirectory(prefix="primarycare-wheel-")
+        tmp = Path(self._tmp.name)
+        src = tmp / "src"
         src.mkdir()
         for name in _PACKAGE_FILES:
             if (ROOT / name).exists():
@@ -116,21 +121,45 @@ def build_wheel(out: Path = DOWNLOADS) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
         shutil.copytree(ROOT / "primarycare", src / "primarycare", ignore=ignore)
         shutil.copytree(ROOT / "data", src / "data", ignore=ignore)
-        dist = Path(tmp) / "dist"
+        self.dist = tmp / "dist"
         cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-               "--quiet", str(src), "-w", str(dist)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(dist.glob("primarycare-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
-            raise UserInputError("Building the primarycare wheel failed (pip wheel needs setuptools and wheel "
-                                 f"installed; see requirements-dev.txt). Last lines of its output: {tail}")
-        for old in out.glob("primarycare-*.whl"):
-            old.unlink()
-        target = out / wheels[0].name
-        shutil.copy2(wheels[0], target)
-    (out / ".wheel.sha256").write_text(package_hash() + "\n", encoding="utf-8")
-    return target
+               "--quiet", str(src), "-w", str(self.dist)]
+        self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed in result()
+        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True)
+
+    def result(self) -> Path:
+        """Wait for ``pip wheel``; the wheel's path in ``out`` (replacing the previous one)."""
+        try:
+            code = self._proc.wait()
+            self._log.seek(0)
+            output = self._log.read()
+            wheels = sorted(self.dist.glob("primarycare-*.whl"))
+            if code != 0 or not wheels:
+                tail = "\n".join(output.strip().splitlines()[-10:])
+                raise UserInputError("Building the primarycare wheel failed (pip wheel needs setuptools and wheel "
+                                     f"installed; see requirements-dev.txt). Last lines of its output: {tail}")
+            self.out.mkdir(parents=True, exist_ok=True)
+            for old in self.out.glob("primarycare-*.whl"):
+                old.unlink()
+            target = self.out / wheels[0].name
+            shutil.copy2(wheels[0], target)
+            (self.out / ".wheel.sha256").write_text(self.key + "\n", encoding="utf-8")
+            return target
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop ``pip wheel`` if it still runs and remove the temporary folder."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+        self._tmp.cleanup()
+
+
+def build_wheel(out: Path = DOWNLOADS) -> Path:
+    """Build the package's wheel into ``out`` and return its path (:class:`WheelBuild`, waited for)."""
+    return WheelBuild(out).result()
 
 
 def package_hash() -> str:
@@ -176,11 +205,12 @@ def download_text(wheel_name: str) -> str:
     return edition.download_text(wheel_name, PRIMER_ZIP)
 
 
-def write_pages() -> list[Path]:
-    """Everything the reader pages include, before Sphinx runs: figures, sources table, downloads."""
+def write_pages(wheel_build: WheelBuild | None = None) -> list[Path]:
+    """Everything the reader pages include, before Sphinx runs: figures, sources table, downloads
+    (``wheel_build``: a wheel already being built, started by the caller before other work)."""
     written = write_figures()
     written.append(write_sources_table())
-    wheel = current_wheel() or build_wheel()
+    wheel = wheel_build.result() if wheel_build is not None else (current_wheel() or build_wheel())
     written += [wheel, zip_primer()]
     page = GENERATED / "download.md"
     _write_if_changed(page, download_text(wheel.name))
