@@ -257,8 +257,10 @@ def _sensitivity(es: Any, o: str, problems: list, alpha: float) -> pd.DataFrame 
 
     Rows: ``kind="power"`` (slopes per year of a linear pre-trend at which the joint Wald test has 50% and
     80% power), ``kind="breakdown"`` (``method``, ``value``: the smallest M or Mbar at which the interval
-    for the average post-reform effect includes zero) and ``kind="grid"`` (``method``, ``M``, ``lower``,
-    ``upper``)."""
+    for the average post-reform effect includes zero; relative magnitudes and smoothness) and
+    ``kind="grid"`` (``method="relative_magnitudes"``, ``M``, ``lower``, ``upper``: the chapter's table).
+    The smoothness breakdown is computed alone (:func:`~primarycare.methods.sensitivity.breakdown_value`,
+    the same number as ``honest_did``'s); its grid of intervals is not shown, so it is not computed."""
     from ..methods import sensitivity
 
     def go() -> pd.DataFrame:
@@ -274,12 +276,12 @@ def _sensitivity(es: Any, o: str, problems: list, alpha: float) -> pd.DataFrame 
         pw = sensitivity.pretrend_power(alpha=alpha, test="chi2", **raw).table.set_index("power")["slope"]
         rows.append({"kind": "power", "method": "wald", "slope_50": float(pw.get(0.5, np.nan)),
                      "slope_80": float(pw.get(0.8, np.nan))})
-        for method, grid in (("relative_magnitudes", np.arange(0, 2.01, 0.5)), ("smoothness", None)):
-            r = sensitivity.honest_did(method=method, M=grid, alpha=alpha, **raw)
-            rows.append({"kind": "breakdown", "method": method, "value": float(r.breakdown)})
-            for x in r.table.itertuples(index=False):
-                rows.append({"kind": "grid", "method": method, "M": float(x.M), "lower": float(x.lower),
-                             "upper": float(x.upper)})
+        rm = sensitivity.honest_did(method="relative_magnitudes", M=np.arange(0, 2.01, 0.5), alpha=alpha, **raw)
+        rows.append({"kind": "breakdown", "method": "relative_magnitudes", "value": float(rm.breakdown)})
+        rows += [{"kind": "grid", "method": "relative_magnitudes", "M": float(x.M), "lower": float(x.lower),
+                  "upper": float(x.upper)} for x in rm.table.itertuples(index=False)]
+        sd = sensitivity.breakdown_value(method="smoothness", alpha=alpha, **raw)
+        rows.append({"kind": "breakdown", "method": "smoothness", "value": float(sd)})
         return pd.DataFrame(rows).assign(outcome=o)
 
     return _attempt(problems, "sensitivity", o, go)
