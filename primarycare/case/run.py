@@ -138,6 +138,16 @@ def analysis_frame(wide: pd.DataFrame, case: CaseConfig, reform_year: int | None
     return df.sort_values([UNIT, TIME]).reset_index(drop=True)
 
 
+def _frames(wide: pd.DataFrame, case: CaseConfig) -> Callable[..., pd.DataFrame]:
+    """:func:`analysis_frame` memoised for one run: the robustness checks use the same frame (reform year,
+    dropped years) for every outcome. The estimators do not modify their input frames."""
+    @functools.cache
+    def frame(reform_year: int | None = None, drop_years: tuple[int, ...] = ()) -> pd.DataFrame:
+        return analysis_frame(wide, case, reform_year=reform_year, drop_years=drop_years)
+
+    return frame
+
+
 def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
     """Province, mean of all 31 provinces (unweighted) and mean of the other provinces of its region.
 
@@ -146,13 +156,14 @@ def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
     region = provinces.region(case.province)
     reg = provinces.table().set_index("province")["region"]
     w = wide[wide[TIME].between(*case.window)]
+    is_own = w[UNIT] == case.province
+    own_rows, others = w[is_own], w[(w[UNIT].map(reg) == region) & ~is_own]
     out = []
     for o in case.outcomes:
         if o not in w:
             continue
-        own = w[w[UNIT] == case.province][[TIME, o]].assign(series="province")
+        own = own_rows[[TIME, o]].assign(series="province")
         nat = w.groupby(TIME, as_index=False)[o].mean().assign(series="national_mean")
-        others = w[(w[UNIT].map(reg) == region) & (w[UNIT] != case.province)]
         rg = others.groupby(TIME, as_index=False)[o].mean().assign(series="region_mean")
         for part in (own, nat, rg):
             out.append(part.rename(columns={o: "value"}).assign(outcome=o, region=region))
@@ -390,10 +401,15 @@ def _segmented_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: lis
 
 
 def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: list, rows: list[dict],
-                      sc: Any, planted_tab: pd.DataFrame, simulated: bool, n_perm: int, alpha: float) -> None:
+                      sc: Any, planted_tab: pd.DataFrame, simulated: bool, n_perm: int, alpha: float,
+                      frame: Callable[..., pd.DataFrame] | None = None) -> None:
     """Placebo reform year, other reform years, dropping the shock year: TWFE with a randomization test
-    each (design-based intervals); synthetic-control leave-one-out and placebo in time."""
+    each (design-based intervals); synthetic-control leave-one-out and placebo in time. ``frame(reform_year,
+    drop_years)`` gives the analysis frames (default :func:`analysis_frame`; :func:`run_case` passes
+    :func:`_frames`, shared by the outcomes)."""
     from ..methods import did, inference
+
+    frame = frame or functools.partial(analysis_frame, wide, case)
 
     def twfe_ri(df: pd.DataFrame) -> Any:
         est = functools.partial(did.twfe, outcome=o, unit=UNIT, time=TIME, treatment="treated")
@@ -407,7 +423,7 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
     fake = case.reform_year - max(2, pre_years // 2)
     if fake - case.window[0] >= 2:
         def placebo_year() -> None:
-            pre = analysis_frame(wide, case, reform_year=fake)
+            pre = frame(reform_year=fake)
             pre = pre[pre[TIME] < case.reform_year]
             r = twfe_ri(pre)
             rows.append(_row(o, "TWFE DiD", r, spec=f"placebo_year:{fake}", section="robustness",
@@ -415,14 +431,14 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
         _attempt(problems, f"placebo_year:{fake}", o, placebo_year)
     for y in case.robustness_years:
         def alt(y: int = y) -> None:
-            r = twfe_ri(analysis_frame(wide, case, reform_year=y))
+            r = twfe_ri(frame(reform_year=y))
             rows.append(_row(o, "TWFE DiD", r, spec=f"reform_year:{y}", section="robustness",
                              basis="randomization", se=float("nan"), n_assignments=r.n_assignments,
                              planted=planted_for(y)))
         _attempt(problems, f"reform_year:{y}", o, alt)
     if case.drop_year_check and case.window[0] <= case.drop_year_check <= case.window[1]:
         def drop() -> None:
-            r = twfe_ri(analysis_frame(wide, case, drop_years=(case.drop_year_check,)))
+            r = twfe_ri(frame(drop_years=(case.drop_year_check,)))
             rows.append(_row(o, "TWFE DiD", r, spec=f"drop_year:{case.drop_year_check}",
                              section="robustness", basis="randomization", se=float("nan"),
                              n_assignments=r.n_assignments,
@@ -432,9 +448,10 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
         def loo() -> None:
             res = sc.leave_one_out()
             atts = pd.Series(getattr(res, "atts", pd.Series(dtype=float)), dtype=float)
+            planted = planted_for(case.reform_year)
             for dropped, att in atts.items():
                 rows.append(_row(o, "Synthetic control", None, estimate=_f(att), spec=f"leave_out:{dropped}",
-                                 section="robustness", planted=planted_for(case.reform_year)))
+                                 section="robustness", planted=planted))
         _attempt(problems, "leave_one_out", o, loo)
         if case.reform_year - 3 - case.window[0] >= 3:
             def pit() -> None:
@@ -472,7 +489,8 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
     rows: list[dict[str, Any]] = []
     tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in (
         "event_study", "pretrend", "synth_weights", "synth_gap", "synth_stats", "segmented", "perm", "sensitivity")}
-    df = analysis_frame(wide, case)
+    frame = _frames(wide, case)
+    df = frame()
     n_perm = n_permutations or case.n_permutations
     outcomes = case.outcomes
     if progress:
@@ -493,7 +511,7 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
             if st["cross_province"]:
                 _did_block(df, case, o, problems, rows, tabs, pl["mean_post"], n_perm, alpha)
                 sc = _synth_block(df, case, o, problems, rows, tabs, pl["mean_post"], alpha)
-                _robustness_block(wide, case, o, problems, rows, sc, planted_tab, sim_o, n_perm, alpha)
+                _robustness_block(wide, case, o, problems, rows, sc, planted_tab, sim_o, n_perm, alpha, frame)
             else:
                 skipped.append({"outcome": o, "treated_status": st["treated_status"],
                                 "donor_status": st["donor_status"]})
