@@ -52,6 +52,7 @@ interval at ``M = 0`` (for relative magnitudes: just above 0) already includes 0
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -213,11 +214,16 @@ class PretrendPower:
         return self.table.copy()
 
 
+@functools.lru_cache(maxsize=64)
+def _critical(q: int, dfd: float, alpha: float) -> float:
+    """The test's critical value: the 1 - alpha quantile of F(q, dfd), or of chi-square(q) if dfd is inf."""
+    return float(stats.f.ppf(1 - alpha, q, dfd)) if np.isfinite(dfd) else float(stats.chi2.ppf(1 - alpha, q))
+
+
 def _power(lam: float, q: int, dfd: float, alpha: float) -> float:
+    crit = _critical(q, dfd, alpha)  # the root search calls this with one (q, dfd, alpha) many times
     if np.isfinite(dfd):
-        crit = stats.f.ppf(1 - alpha, q, dfd)
         return float(stats.ncf.sf(crit, q, dfd, lam)) if lam > 0 else alpha
-    crit = stats.chi2.ppf(1 - alpha, q)
     return float(stats.ncx2.sf(crit, q, lam)) if lam > 0 else alpha
 
 
@@ -505,7 +511,7 @@ def _rm_interval(d: EventStudyInput, l_vec: np.ndarray, Mbar: float, alpha: floa
     theta = float(l_vec @ d.betahat[post])
     se = float(np.sqrt(l_vec @ d.sigma[np.ix_(post, post)] @ l_vec))
     if Mbar == 0:
-        z = stats.norm.ppf(1 - alpha / 2)
+        z = ndtri(1 - alpha / 2)  # stats.norm.ppf
         return theta - z * se, theta + z * se
     T = int(pre.sum())
     # pre first differences fd_s = delta_{s+1} - delta_s, the last one into the reference (delta_0 = 0)
@@ -516,8 +522,8 @@ def _rm_interval(d: EventStudyInput, l_vec: np.ndarray, Mbar: float, alpha: floa
             F[i, i + 1] = 1.0
     fd = F @ d.betahat[pre]
     fd_se = np.sqrt(np.clip(np.diag(F @ d.sigma[np.ix_(pre, pre)] @ F.T), 0, None))
-    m_up = float(np.max(np.abs(fd) + stats.norm.ppf(1 - alpha / (4 * T)) * fd_se))
-    half = stats.norm.ppf(1 - alpha / 4) * se + Mbar * _c_l(l_vec) * m_up
+    m_up = float(np.max(np.abs(fd) + ndtri(1 - alpha / (4 * T)) * fd_se))
+    half = ndtri(1 - alpha / 4) * se + Mbar * _c_l(l_vec) * m_up
     return theta - half, theta + half
 
 
