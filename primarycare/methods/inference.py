@@ -121,6 +121,14 @@ def _p_value(stat_obs: float, stats: np.ndarray, enumerated: bool) -> float:
     return float(ge / len(stats)) if enumerated else float((1 + ge) / (1 + len(stats)))
 
 
+def _p_values(stat_obs: np.ndarray, stats: np.ndarray, enumerated: bool) -> np.ndarray:
+    """:func:`_p_value` for each row: ``stat_obs`` (m,), ``stats`` (m x A); the same arithmetic."""
+    tol = 1e-10 * np.maximum(1.0, np.abs(stat_obs))
+    ge = np.count_nonzero(stats >= (stat_obs - tol)[:, None], axis=1)
+    A = stats.shape[1]
+    return ge / A if enumerated else (1 + ge) / (1 + A)
+
+
 def randomization_test(
     estimator: Callable[[pd.DataFrame], Estimate],
     data: pd.DataFrame,
@@ -215,6 +223,10 @@ def randomization_test(
         def pfun(tau: float) -> float:
             return _p_value(abs(b_obs - tau), np.abs(dist - tau * num_dobs), enumerated)
 
+        def pfun_grid(taus: np.ndarray) -> np.ndarray:
+            return _p_values(np.abs(b_obs - taus), np.abs(dist[None, :] - taus[:, None] * num_dobs[None, :]),
+                             enumerated)
+
     elif linear:
         outcome = observed.outcome
         dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
@@ -231,6 +243,10 @@ def randomization_test(
 
         def pfun(tau: float) -> float:
             return _p_value(abs(b_obs - tau), np.abs(dist + tau * slope - tau), enumerated)
+
+        def pfun_grid(taus: np.ndarray) -> np.ndarray:
+            t = taus[:, None]
+            return _p_values(np.abs(b_obs - taus), np.abs(dist[None, :] + t * slope[None, :] - t), enumerated)
 
     else:
         dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
@@ -253,7 +269,7 @@ def randomization_test(
     lo = hi = float("nan")
     if do_ci:
         # the fast p-value function is cheap: fine grid; each generic evaluation refits every assignment
-        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha) if (fast or linear)
+        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha, pfun_grid=pfun_grid) if (fast or linear)
                   else _invert(pfun, b_obs, float(np.std(dist)), alpha, grid=25, tol=1e-6))
     warn = list(getattr(observed, "warnings", []) or [])
     warn = [w for w in warn if "randomization_test" not in w and "independent errors" not in w]
