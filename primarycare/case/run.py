@@ -344,6 +344,8 @@ def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list, row
                          inference="placebo in space (RMSPE-ratio rank)"))
 
     def sdid() -> None:
+        # one treated province and fewer than 200 controls: every placebo assignment is used once (the
+        # exact placebo variance; synthetic_did's placebo="auto"), so the seed is not used
         r = synth.synthetic_did(df[[UNIT, TIME, o]], o, UNIT, TIME, [case.province], case.reform_year,
                                 n_placebo=200, seed=case.seed)
         rows.append(_row(o, "Synthetic DiD", r, basis="placebo_variance", planted=planted))

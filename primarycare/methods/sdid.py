@@ -155,7 +155,7 @@ def _staggered_tau(
     Y0: np.ndarray, cohort_rows: list[np.ndarray], t_pres: list[int], weights: np.ndarray
 ) -> float:
     """Cohort-weighted SDID: cohort ``k`` (rows ``cohort_rows[k]`` of ``Y0``'s companion matrix, already
-    stacked) against the controls ``Y0``. Used for the placebo draws."""
+    stacked) against the controls ``Y0``. Used for the placebo assignments."""
     taus = [
         _sdid_core(np.vstack([Y0, rows]), len(rows), t)[0] for rows, t in zip(cohort_rows, t_pres, strict=True)
     ]
