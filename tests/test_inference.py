@@ -149,6 +149,34 @@ def test_randomization_user_errors():
         inference.randomization_test(twfe_est, df, "unit", _treated(df)[:2], "treated")
     with pytest.raises(UserInputError, match="not in"):
         inference.randomization_test(twfe_est, df, "unit", ["Atlantis"], "treated")
+    twice = pd.concat([df, df.iloc[:1]], ignore_index=True)
+    with pytest.raises(UserInputError, match="more than one row"):
+        inference.randomization_test(lambda d: Estimate(method="m", outcome="y", estimate=0.0), twice, "unit",
+                                     _treated(df), "treated", time="year")
+
+
+def test_grid_p_values_equal_the_scalar_p_value_function():
+    """The CI inversion evaluates its grid with one vectorised call (_p_values); it must give exactly the
+    p-values of the scalar function at each tau, so the interval is the same either way."""
+    from primarycare.methods._invert import invert
+    from primarycare.methods.inference import _p_value, _p_values
+
+    rng = np.random.default_rng(4)
+    dist, num = rng.normal(size=40), rng.normal(1, 0.2, size=40)
+    b = 1.3
+    taus = b + np.linspace(-3, 3, 201)
+    for enumerated in (True, False):
+        one = np.array([_p_value(abs(b - t), np.abs(dist - t * num), enumerated) for t in taus])
+        many = _p_values(np.abs(b - taus), np.abs(dist[None, :] - taus[:, None] * num[None, :]), enumerated)
+        assert np.array_equal(one, many)
+
+        def pf(t, enumerated=enumerated):
+            return _p_value(abs(b - t), np.abs(dist - t * num), enumerated)
+
+        def pg(ts, enumerated=enumerated):
+            return _p_values(np.abs(b - ts), np.abs(dist[None, :] - ts[:, None] * num[None, :]), enumerated)
+
+        assert invert(pf, b, 1.0, 0.1) == invert(pf, b, 1.0, 0.1, pfun_grid=pg)
 
 
 # wild cluster bootstrap ---------------------------------------------------------------------------

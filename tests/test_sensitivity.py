@@ -28,6 +28,7 @@ from primarycare.errors import UserInputError
 from primarycare.methods.sensitivity import (
     _hinges,
     _rm_interval,
+    breakdown_value,
     event_study_input,
     flci_halflength,
     honest_did,
@@ -232,6 +233,46 @@ def test_breakdown_values(ehec):
     rm = honest_did(method="relative_magnitudes", **raw)
     assert rm.table.M.tolist() == list(np.linspace(0, 2, 9))
     assert "Breakdown Mbar" in rm.summary() and "Bonferroni" in rm.summary()
+
+
+def test_relative_magnitudes_identified_set_closed_form_equals_linear_program():
+    """The Delta^RM(Mbar) identified set (theta -/+ Mbar max|fd_pre| c_l) equals the linear program of
+    Rambachan and Roth (2023, eqs. 5-6) written out here: delta_pre pinned to beta_pre, every post first
+    difference (from delta_0 = 0 on) at most Mbar max|fd_pre|; random coefficients and targets."""
+    rng = np.random.default_rng(21)
+    times = np.array([-4, -3, -2, 0, 1, 2, 3])  # reference -1
+    T, Tb = 3, 4
+    for _ in range(6):
+        b = rng.normal(scale=0.1, size=7)
+        l_vec = rng.normal(size=Tb)
+        M = float(rng.uniform(0, 2))
+        r = honest_did(method="relative_magnitudes", M=[M], target=l_vec, betahat=b, sigma=np.eye(7) * 0.01,
+                       event_times=times)
+        bound = M * np.max(np.abs(np.diff(np.r_[b[:T], 0.0])))
+        # variables delta at -4..-2 and 0..3 (the reference -1 is delta = 0 and sits between them)
+        n = T + Tb
+        full = np.zeros((n + 1, n))
+        full[:T, :T] = np.eye(T)
+        full[T + 1:, T:] = np.eye(Tb)
+        D = (full[1:] - full[:-1])[T:]
+        A_eq = np.hstack([np.eye(T), np.zeros((T, Tb))])
+        c = np.r_[np.zeros(T), l_vec]
+        ends = [optimize.linprog(sg * c, A_ub=np.vstack([D, -D]), b_ub=np.full(2 * Tb, bound), A_eq=A_eq,
+                                 b_eq=b[:T], bounds=(None, None)) for sg in (1.0, -1.0)]
+        theta = l_vec @ b[T:]
+        assert r.table.id_lower[0] == pytest.approx(theta + ends[1].fun, abs=1e-10)
+        assert r.table.id_upper[0] == pytest.approx(theta - ends[0].fun, abs=1e-10)
+
+
+def test_breakdown_value_alone_equals_honest_did_breakdown(ehec):
+    """breakdown_value computes only the breakdown, exactly the number honest_did reports with its grid."""
+    _, raw = ehec
+    for method in ("relative_magnitudes", "smoothness"):
+        for target in ("average", "e0"):
+            full = honest_did(method=method, target=target, **raw)
+            assert breakdown_value(method=method, target=target, **raw) == full.breakdown
+    with pytest.raises(UserInputError, match="method must be"):
+        breakdown_value(method="rm", **raw)
 
 
 def test_relative_magnitudes_bonferroni_interval_covers():

@@ -111,6 +111,60 @@ def test_placebo_se_matches_sampling_sd_under_null():
     assert 0.7 <= ratio <= 1.4, ratio
 
 
+def test_placebo_enumerates_every_assignment_when_there_are_few():
+    """One treated unit and 30 controls: 30 distinct placebo assignments. With n_placebo >= 30 each is
+    used once (the exact placebo variance); each placebo estimate is the estimate on the controls alone
+    with that control treated; seeded draws (``placebo="draws"``, the R package's way) only ever
+    produce those values, and their se estimates the exact one."""
+    d, tr = _treated_panel(seed=8)
+    ex = synthetic_did(d, "y", "unit", "year", tr, 2018, n_placebo=200, seed=1)
+    assert ex.extra["placebo_enumerated"] and len(ex.placebo_estimates) == 30
+    assert "all 30 distinct placebo assignments" in ex.inference
+    controls = sorted(u for u in d.unit.unique() if u not in tr)
+    for i in (0, 17, 29):  # control i (sorted) given the reform, the really treated unit left out
+        rebuilt = synthetic_did(d[d.unit.isin(controls)], "y", "unit", "year", [controls[i]], 2018, n_placebo=2)
+        assert rebuilt.estimate == pytest.approx(ex.placebo_estimates[i], abs=1e-10)
+    assert ex.se == pytest.approx(np.std(ex.placebo_estimates), rel=1e-12)
+    again = synthetic_did(d, "y", "unit", "year", tr, 2018, n_placebo=30, seed=99)  # no draws: seed-free
+    assert again.se == ex.se and again.extra["placebo_enumerated"]
+    dr = synthetic_did(d, "y", "unit", "year", tr, 2018, n_placebo=400, seed=1, placebo="draws")
+    assert not dr.extra["placebo_enumerated"] and len(dr.placebo_estimates) == 400
+    dist = np.abs(dr.placebo_estimates[:, None] - ex.placebo_estimates[None, :]).min(axis=1)
+    assert dist.max() < 1e-9
+    assert dr.se == pytest.approx(ex.se, rel=0.15)  # Monte Carlo error of 400 draws
+    few = synthetic_did(d, "y", "unit", "year", tr, 2018, n_placebo=29, seed=1)  # fewer draws than assignments
+    assert not few.extra["placebo_enumerated"] and len(few.placebo_estimates) == 29
+    with pytest.raises(UserInputError, match="placebo must be"):
+        synthetic_did(d, "y", "unit", "year", tr, 2018, placebo="all")
+
+
+def test_staggered_placebo_enumeration_gives_each_control_pair_both_cohorts():
+    """Two one-unit cohorts and 6 controls: 6 * 5 = 30 ordered assignments, each used once; each
+    estimate equals the staggered estimate on the controls with that pair given the two cohorts."""
+    from primarycare.methods.sdid import _all_placebo_assignments, _n_placebo_assignments
+
+    assert _n_placebo_assignments(6, [1, 1]) == 30 and _n_placebo_assignments(30, [1]) == 30
+    assert _n_placebo_assignments(10, [2, 3]) == 45 * 56
+    parts = list(_all_placebo_assignments(6, [2, 1]))
+    assert len(parts) == _n_placebo_assignments(6, [2, 1]) == 60
+    seen = {(tuple(c[0]), tuple(c[1])) for _, c in parts}
+    assert len(seen) == 60 and all(len(k) == 3 and set(k).isdisjoint({*c[0], *c[1]}) for k, c in parts)
+    d = _staggered_panel(seed=3)
+    ft = d.groupby("unit").first_treated.first()
+    a, b = ft[ft == 2014].index[0], ft[ft == 2020].index[0]
+    never = sorted(ft[ft == 0].index)[:6]
+    small = d[d.unit.isin([a, b, *never])]
+    r = synthetic_did(small, "y", "unit", "time", first_treated="first_treated", n_placebo=30)
+    assert r.staggered and r.extra["placebo_enumerated"] and len(r.placebo_estimates) == 30
+    for j, (_, (c14, c20)) in enumerate(_all_placebo_assignments(6, [1, 1])):
+        if j % 7:
+            continue
+        fake = small[small.unit.isin(never)].copy()
+        fake["first_treated"] = fake.unit.map({never[c14[0]]: 2014, never[c20[0]]: 2020}).fillna(0).astype(int)
+        rebuilt = synthetic_did(fake, "y", "unit", "time", first_treated="first_treated", n_placebo=1)
+        assert rebuilt.estimate == pytest.approx(r.placebo_estimates[j], abs=1e-10)
+
+
 def test_user_errors():
     d, tr = _treated_panel()
     d["D"] = (d.unit.isin(tr) & (d.year >= 2018)).astype(int)

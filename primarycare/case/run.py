@@ -138,6 +138,16 @@ def analysis_frame(wide: pd.DataFrame, case: CaseConfig, reform_year: int | None
     return df.sort_values([UNIT, TIME]).reset_index(drop=True)
 
 
+def _frames(wide: pd.DataFrame, case: CaseConfig) -> Callable[..., pd.DataFrame]:
+    """:func:`analysis_frame` memoised for one run: the robustness checks use the same frame (reform year,
+    dropped years) for every outcome. The estimators do not modify their input frames."""
+    @functools.cache
+    def frame(reform_year: int | None = None, drop_years: tuple[int, ...] = ()) -> pd.DataFrame:
+        return analysis_frame(wide, case, reform_year=reform_year, drop_years=drop_years)
+
+    return frame
+
+
 def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
     """Province, mean of all 31 provinces (unweighted) and mean of the other provinces of its region.
 
@@ -146,13 +156,14 @@ def trends_table(wide: pd.DataFrame, case: CaseConfig) -> pd.DataFrame:
     region = provinces.region(case.province)
     reg = provinces.table().set_index("province")["region"]
     w = wide[wide[TIME].between(*case.window)]
+    is_own = w[UNIT] == case.province
+    own_rows, others = w[is_own], w[(w[UNIT].map(reg) == region) & ~is_own]
     out = []
     for o in case.outcomes:
         if o not in w:
             continue
-        own = w[w[UNIT] == case.province][[TIME, o]].assign(series="province")
+        own = own_rows[[TIME, o]].assign(series="province")
         nat = w.groupby(TIME, as_index=False)[o].mean().assign(series="national_mean")
-        others = w[(w[UNIT].map(reg) == region) & (w[UNIT] != case.province)]
         rg = others.groupby(TIME, as_index=False)[o].mean().assign(series="region_mean")
         for part in (own, nat, rg):
             out.append(part.rename(columns={o: "value"}).assign(outcome=o, region=region))
@@ -257,8 +268,10 @@ def _sensitivity(es: Any, o: str, problems: list, alpha: float) -> pd.DataFrame 
 
     Rows: ``kind="power"`` (slopes per year of a linear pre-trend at which the joint Wald test has 50% and
     80% power), ``kind="breakdown"`` (``method``, ``value``: the smallest M or Mbar at which the interval
-    for the average post-reform effect includes zero) and ``kind="grid"`` (``method``, ``M``, ``lower``,
-    ``upper``)."""
+    for the average post-reform effect includes zero; relative magnitudes and smoothness) and
+    ``kind="grid"`` (``method="relative_magnitudes"``, ``M``, ``lower``, ``upper``: the chapter's table).
+    The smoothness breakdown is computed alone (:func:`~primarycare.methods.sensitivity.breakdown_value`,
+    the same number as ``honest_did``'s); its grid of intervals is not shown, so it is not computed."""
     from ..methods import sensitivity
 
     def go() -> pd.DataFrame:
@@ -274,12 +287,12 @@ def _sensitivity(es: Any, o: str, problems: list, alpha: float) -> pd.DataFrame 
         pw = sensitivity.pretrend_power(alpha=alpha, test="chi2", **raw).table.set_index("power")["slope"]
         rows.append({"kind": "power", "method": "wald", "slope_50": float(pw.get(0.5, np.nan)),
                      "slope_80": float(pw.get(0.8, np.nan))})
-        for method, grid in (("relative_magnitudes", np.arange(0, 2.01, 0.5)), ("smoothness", None)):
-            r = sensitivity.honest_did(method=method, M=grid, alpha=alpha, **raw)
-            rows.append({"kind": "breakdown", "method": method, "value": float(r.breakdown)})
-            for x in r.table.itertuples(index=False):
-                rows.append({"kind": "grid", "method": method, "M": float(x.M), "lower": float(x.lower),
-                             "upper": float(x.upper)})
+        rm = sensitivity.honest_did(method="relative_magnitudes", M=np.arange(0, 2.01, 0.5), alpha=alpha, **raw)
+        rows.append({"kind": "breakdown", "method": "relative_magnitudes", "value": float(rm.breakdown)})
+        rows += [{"kind": "grid", "method": "relative_magnitudes", "M": float(x.M), "lower": float(x.lower),
+                  "upper": float(x.upper)} for x in rm.table.itertuples(index=False)]
+        sd = sensitivity.breakdown_value(method="smoothness", alpha=alpha, **raw)
+        rows.append({"kind": "breakdown", "method": "smoothness", "value": float(sd)})
         return pd.DataFrame(rows).assign(outcome=o)
 
     return _attempt(problems, "sensitivity", o, go)
@@ -331,6 +344,8 @@ def _synth_block(df: pd.DataFrame, case: CaseConfig, o: str, problems: list, row
                          inference="placebo in space (RMSPE-ratio rank)"))
 
     def sdid() -> None:
+        # one treated province and fewer than 200 controls: every placebo assignment is used once (the
+        # exact placebo variance; synthetic_did's placebo="auto"), so the seed is not used
         r = synth.synthetic_did(df[[UNIT, TIME, o]], o, UNIT, TIME, [case.province], case.reform_year,
                                 n_placebo=200, seed=case.seed)
         rows.append(_row(o, "Synthetic DiD", r, basis="placebo_variance", planted=planted))
@@ -388,10 +403,15 @@ def _segmented_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: lis
 
 
 def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: list, rows: list[dict],
-                      sc: Any, planted_tab: pd.DataFrame, simulated: bool, n_perm: int, alpha: float) -> None:
+                      sc: Any, planted_tab: pd.DataFrame, simulated: bool, n_perm: int, alpha: float,
+                      frame: Callable[..., pd.DataFrame] | None = None) -> None:
     """Placebo reform year, other reform years, dropping the shock year: TWFE with a randomization test
-    each (design-based intervals); synthetic-control leave-one-out and placebo in time."""
+    each (design-based intervals); synthetic-control leave-one-out and placebo in time. ``frame(reform_year,
+    drop_years)`` gives the analysis frames (default :func:`analysis_frame`; :func:`run_case` passes
+    :func:`_frames`, shared by the outcomes)."""
     from ..methods import did, inference
+
+    frame = frame or functools.partial(analysis_frame, wide, case)
 
     def twfe_ri(df: pd.DataFrame) -> Any:
         est = functools.partial(did.twfe, outcome=o, unit=UNIT, time=TIME, treatment="treated")
@@ -405,7 +425,7 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
     fake = case.reform_year - max(2, pre_years // 2)
     if fake - case.window[0] >= 2:
         def placebo_year() -> None:
-            pre = analysis_frame(wide, case, reform_year=fake)
+            pre = frame(reform_year=fake)
             pre = pre[pre[TIME] < case.reform_year]
             r = twfe_ri(pre)
             rows.append(_row(o, "TWFE DiD", r, spec=f"placebo_year:{fake}", section="robustness",
@@ -413,14 +433,14 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
         _attempt(problems, f"placebo_year:{fake}", o, placebo_year)
     for y in case.robustness_years:
         def alt(y: int = y) -> None:
-            r = twfe_ri(analysis_frame(wide, case, reform_year=y))
+            r = twfe_ri(frame(reform_year=y))
             rows.append(_row(o, "TWFE DiD", r, spec=f"reform_year:{y}", section="robustness",
                              basis="randomization", se=float("nan"), n_assignments=r.n_assignments,
                              planted=planted_for(y)))
         _attempt(problems, f"reform_year:{y}", o, alt)
     if case.drop_year_check and case.window[0] <= case.drop_year_check <= case.window[1]:
         def drop() -> None:
-            r = twfe_ri(analysis_frame(wide, case, drop_years=(case.drop_year_check,)))
+            r = twfe_ri(frame(drop_years=(case.drop_year_check,)))
             rows.append(_row(o, "TWFE DiD", r, spec=f"drop_year:{case.drop_year_check}",
                              section="robustness", basis="randomization", se=float("nan"),
                              n_assignments=r.n_assignments,
@@ -430,9 +450,10 @@ def _robustness_block(wide: pd.DataFrame, case: CaseConfig, o: str, problems: li
         def loo() -> None:
             res = sc.leave_one_out()
             atts = pd.Series(getattr(res, "atts", pd.Series(dtype=float)), dtype=float)
+            planted = planted_for(case.reform_year)
             for dropped, att in atts.items():
                 rows.append(_row(o, "Synthetic control", None, estimate=_f(att), spec=f"leave_out:{dropped}",
-                                 section="robustness", planted=planted_for(case.reform_year)))
+                                 section="robustness", planted=planted))
         _attempt(problems, "leave_one_out", o, loo)
         if case.reform_year - 3 - case.window[0] >= 3:
             def pit() -> None:
@@ -470,7 +491,8 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
     rows: list[dict[str, Any]] = []
     tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in (
         "event_study", "pretrend", "synth_weights", "synth_gap", "synth_stats", "segmented", "perm", "sensitivity")}
-    df = analysis_frame(wide, case)
+    frame = _frames(wide, case)
+    df = frame()
     n_perm = n_permutations or case.n_permutations
     outcomes = case.outcomes
     if progress:
@@ -491,7 +513,7 @@ def run_case(case: CaseConfig, panel: pd.DataFrame | None = None, panel_source: 
             if st["cross_province"]:
                 _did_block(df, case, o, problems, rows, tabs, pl["mean_post"], n_perm, alpha)
                 sc = _synth_block(df, case, o, problems, rows, tabs, pl["mean_post"], alpha)
-                _robustness_block(wide, case, o, problems, rows, sc, planted_tab, sim_o, n_perm, alpha)
+                _robustness_block(wide, case, o, problems, rows, sc, planted_tab, sim_o, n_perm, alpha, frame)
             else:
                 skipped.append({"outcome": o, "treated_status": st["treated_status"],
                                 "donor_status": st["donor_status"]})

@@ -31,16 +31,21 @@ def check_no_switch(panel: pd.DataFrame, case: CaseConfig, panel_label: str) -> 
     """Refuse a series (province x outcome) that is partly observed and partly simulated in the window."""
     sub = panel[panel["indicator"].isin(case.outcomes) & panel[TIME].between(*case.window)
                 & panel[UNIT].isin([case.province, *case.donors])]
-    for (prov, ind), g in sub.groupby([UNIT, "indicator"], sort=False):
-        if series_status(g["status"]) == "mixed":
-            obs = sorted(g.loc[g["status"] == "observed", TIME].astype(int))
-            sim = sorted(g.loc[g["status"] == "simulated", TIME].astype(int))
-            raise UserInputError(
-                f"Case {case.case_id!r}: the series of {ind} for {prov} switches between observed and simulated "
-                f"values inside the window {case.window[0]}-{case.window[1]} (observed: {_years(obs)}; "
-                f"simulated: {_years(sim)}) in {panel_label}. A simulated value must not stand in for a "
-                f"missing observed one. Import {prov}'s {ind} for every year of the window, or narrow the "
-                f"window to the observed years (--window).")
+    # series_status of every series at once: more than one distinct status (as text, missing ignored)
+    st = sub["status"].astype(str).where(sub["status"].notna())
+    n_status = st.groupby([sub[UNIT], sub["indicator"]], sort=False).nunique()
+    mixed = n_status.index[n_status.to_numpy() > 1]
+    if len(mixed):  # the first mixed series, in the panel's order
+        prov, ind = mixed[0]
+        g = sub[(sub[UNIT] == prov) & (sub["indicator"] == ind)]
+        obs = sorted(g.loc[g["status"] == "observed", TIME].astype(int))
+        sim = sorted(g.loc[g["status"] == "simulated", TIME].astype(int))
+        raise UserInputError(
+            f"Case {case.case_id!r}: the series of {ind} for {prov} switches between observed and simulated "
+            f"values inside the window {case.window[0]}-{case.window[1]} (observed: {_years(obs)}; "
+            f"simulated: {_years(sim)}) in {panel_label}. A simulated value must not stand in for a "
+            f"missing observed one. Import {prov}'s {ind} for every year of the window, or narrow the "
+            f"window to the observed years (--window).")
 
 
 def _years(ys: list[int]) -> str:

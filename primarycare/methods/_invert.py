@@ -13,12 +13,15 @@ import numpy as np
 
 
 def invert(pfun: Callable[[float], float], center: float, scale: float, alpha: float, grid: int = 201,
-            tol: float = 1e-7) -> tuple[float, float]:
-    """Smallest and largest tau with p(tau) > alpha: grid search then bisection at both edges."""
+            tol: float = 1e-7, pfun_grid: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[float, float]:
+    """Smallest and largest tau with p(tau) > alpha: grid search then bisection at both edges.
+
+    ``pfun_grid`` (optional) evaluates the p-value function on a whole grid at once; it must return
+    exactly ``[pfun(t) for t in taus]`` (it only saves the Python loop)."""
     scale = scale if np.isfinite(scale) and scale > 0 else max(1.0, abs(center))
     for width in (4.0, 16.0, 64.0):
         taus = center + scale * width * np.linspace(-1, 1, grid)
-        ps = np.array([pfun(t) for t in taus])
+        ps = np.asarray(pfun_grid(taus), dtype=float) if pfun_grid is not None else np.array([pfun(t) for t in taus])
         acc = np.flatnonzero(ps > alpha)
         if acc.size == 0:
             return float("nan"), float("nan")

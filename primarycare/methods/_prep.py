@@ -81,8 +81,13 @@ def numeric_period(value, name: str, where: str):
 
 
 def complete_rows(data: pd.DataFrame, cols: list[str], where: str) -> pd.DataFrame:
-    """Rows with no missing value in ``cols`` (the first-treated column may be missing = never)."""
-    d = data.dropna(subset=cols)
+    """Rows with no missing value in ``cols`` (the first-treated column may be missing = never): the
+    rows ``data.dropna(subset=cols)`` keeps, and ``data`` itself when none is missing (no copy)."""
+    missing = np.zeros(len(data), dtype=bool)
+    for c in dict.fromkeys(cols):
+        na = data[c].isna()
+        missing |= (na.any(axis=1) if isinstance(na, pd.DataFrame) else na).to_numpy(dtype=bool)
+    d = data.loc[~missing] if missing.any() else data
     if d.empty:
         raise UserInputError(f"{where}: no rows left after dropping missing values in {', '.join(cols)}.")
     return d
@@ -139,6 +144,21 @@ def check_unique_panel(d: pd.DataFrame, unit: str, time: str, where: str) -> Non
     ct, lt = pd.factorize(d[time])
     if len(d) and np.bincount(cu.astype(np.int64) * len(lt) + ct).max() <= 1:
         return
+    _raise_duplicate(d, unit, time, where)
+
+
+def unique_panel_codes(d: pd.DataFrame, unit: str, time: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unit and time codes (``pd.factorize(sort=True)``, as :meth:`TwoWay.from_frame`) after the check of
+    :func:`check_unique_panel`, so the columns are factorised once."""
+    cu, lu = pd.factorize(d[unit], sort=True)
+    ct, lt = pd.factorize(d[time], sort=True)
+    cu, ct = cu.astype(np.int64), ct.astype(np.int64)
+    if not (len(d) and np.bincount(cu * len(lt) + ct).max() <= 1):
+        _raise_duplicate(d, unit, time, where)
+    return cu, ct
+
+
+def _raise_duplicate(d: pd.DataFrame, unit: str, time: str, where: str) -> None:
     dup = d.duplicated([unit, time])
     if dup.any():
         r = d.loc[dup].iloc[0]

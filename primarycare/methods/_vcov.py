@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
-from scipy import stats
+from scipy import special, stats
 from statsmodels.regression.linear_model import OLS, WLS  # not statsmodels.api: seconds faster to import
 
 
@@ -41,8 +41,14 @@ class Fit:
 
 
 def _codes(x: np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer codes 0..G-1 of ``x`` (sorted levels) and G."""
-    codes, levels = pd.factorize(pd.Series(np.asarray(x)), sort=True)
+    """Integer codes 0..G-1 of ``x`` (sorted levels) and G. Non-negative integers (codes already, as the
+    fixed-effect codes of :class:`~primarycare.methods._fe.TwoWay`) are ranked with a bincount, the
+    same codes as ``pd.factorize(sort=True)`` without hashing."""
+    a = np.asarray(x)
+    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() <= 4 * a.size:
+        present = np.bincount(a) > 0
+        return (np.cumsum(present) - 1)[a].astype(np.int64), int(present.sum())
+    codes, levels = pd.factorize(pd.Series(a), sort=True)
     return codes.astype(np.int64), len(levels)
 
 
@@ -144,8 +150,9 @@ def t_inference(est: float, se: float, df: float, alpha: float = 0.05) -> tuple[
     """(ci_low, ci_high, p_value) from the t distribution with ``df`` degrees of freedom."""
     if not np.isfinite(se) or se <= 0 or not np.isfinite(df) or df <= 0:
         return float("nan"), float("nan"), float("nan")
-    q = stats.t.ppf(1 - alpha / 2, df)
-    p = 2 * stats.t.sf(abs(est / se), df)
+    # stats.t.ppf / stats.t.sf without the distribution object's argument handling (the same functions)
+    q = float(special.stdtrit(df, 1 - alpha / 2))
+    p = 2 * float(special.stdtr(df, -abs(est / se)))
     return est - q * se, est + q * se, float(p)
 
 

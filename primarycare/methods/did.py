@@ -27,7 +27,7 @@ from . import _prep
 from ._bacon import BaconResult, bacon_decomposition
 from ._cs import CSResult, callaway_santanna
 from ._fe import TwoWay
-from ._vcov import Fit, ols_fit, t_inference, wald_f
+from ._vcov import Fit, _codes, ols_fit, t_inference, wald_f
 from .results import Estimate
 
 __all__ = [
@@ -106,7 +106,10 @@ class TWFEResult(Estimate):
 
 
 def _n_treated_clusters(cluster_values: np.ndarray, treated: np.ndarray) -> int:
-    return int(pd.Series(treated > 0).groupby(cluster_values).any().sum())
+    """Number of clusters with at least one treated observation."""
+    codes, G = _codes(cluster_values)
+    ok = codes >= 0
+    return int(np.count_nonzero(np.bincount(codes[ok], weights=(np.asarray(treated)[ok] > 0), minlength=G)))
 
 
 def twfe(
@@ -141,7 +144,7 @@ def twfe(
     )
     cols = [c for c in dict.fromkeys([outcome, unit, time, treatment, cluster, weights]) if c is not None]
     d = _prep.complete_rows(data, cols, where)
-    _prep.check_unique_panel(d, unit, time, where)
+    u_codes, t_codes = _prep.unique_panel_codes(d, unit, time, where)
     D = _prep.check_binary(d, treatment, where)
     y = pd.to_numeric(d[outcome], errors="coerce").to_numpy(float)
     w = None
@@ -149,7 +152,7 @@ def twfe(
         w = d[weights].to_numpy(float)
         if (w <= 0).any():
             raise UserInputError(f"{where}: weights in column {weights!r} must be positive.")
-    tw = TwoWay.from_frame(d, unit, time, w)
+    tw = TwoWay(u_codes, t_codes, int(u_codes.max()) + 1, int(t_codes.max()) + 1, w)
     yt, Dt = tw.demean(y), tw.demean(D)
     if float(np.sum(Dt * Dt)) < 1e-12:
         raise UserInputError(
@@ -172,7 +175,7 @@ def twfe(
         inference = "classical (iid) standard errors"
         warn.append("standard errors assume independent errors (no clustering); serial correlation within "
                     "units is ignored. Set cluster= or use primarycare.inference.randomization_test.")
-        n_tc = _n_treated_clusters(d[unit].to_numpy(), D)
+        n_tc = _n_treated_clusters(tw.unit_codes, D)
         if n_tc < 2:
             warn.append(FEW_CLUSTERS.format(n=n_tc))
     kernel = TWFEKernel(d.index, tw, yt, treatment, w, time)
@@ -221,7 +224,7 @@ def _es_prepare(data, outcome, unit, time, first_treated, cluster, where):
                "cluster": cluster}, where,
     )
     cols = [c for c in dict.fromkeys([outcome, unit, time, cluster]) if c is not None]
-    d = _prep.complete_rows(data[list(dict.fromkeys([*cols, first_treated]))], cols, where)
+    d = _prep.complete_rows(data, cols, where)
     _prep.check_unique_panel(d, unit, time, where)
     g = _prep.cohorts(d, unit, first_treated, where).to_numpy(dtype=float)
     t = _prep.numeric_time(d[time], time, where, integer=True).to_numpy(dtype=float)

@@ -46,24 +46,33 @@ class RandomizationResult(Estimate):
     observed: Any = field(default=None, repr=False)
 
 
-def _paths(data: pd.DataFrame, unit: str, time: str, treatment: str, treated_units: list) -> tuple:
+def _paths(data: pd.DataFrame, unit: str, time: str, treatment: str,
+           treated_units: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Units and periods (sorted), the treated units' treatment paths over all periods, and each row's
+    unit and period codes. A treated unit's path: periods it is not observed in are filled forward then 0."""
     units = np.array(sorted(data[unit].unique(), key=lambda v: (str(type(v)), v)))
     times = np.array(sorted(data[time].unique()))
     missing = [u for u in treated_units if u not in set(units.tolist())]
     if missing:
         raise UserInputError(f"randomization_test: treated_units {missing} are not in the {unit!r} column.")
-    wide = data.pivot(index=unit, columns=time, values=treatment).reindex(index=units, columns=times)
-    wide = wide.astype(float)
-    others = wide.drop(index=list(treated_units))
-    if np.nansum(others.to_numpy()) != 0:
-        bad = others.index[np.nansum(others.to_numpy(), axis=1) != 0][0]
+    unit_codes = pd.Index(units).get_indexer(data[unit])
+    time_codes = pd.Index(times).get_indexer(data[time])
+    if np.bincount(unit_codes * len(times) + time_codes).max(initial=0) > 1:
+        raise UserInputError(f"randomization_test: more than one row per {unit!r} and {time!r}; the panel must "
+                             "have one row per unit and period.")
+    wide = np.full((len(units), len(times)), np.nan)
+    wide[unit_codes, time_codes] = pd.to_numeric(data[treatment]).to_numpy(dtype=float)
+    is_treated = np.isin(np.arange(len(units)), pd.Index(units).get_indexer(list(treated_units)))
+    others = np.nansum(wide[~is_treated], axis=1)
+    if (others != 0).any():
+        bad = units[~is_treated][np.argmax(others != 0)]
         raise UserInputError(
             f"randomization_test: unit {bad!r} has {treatment!r} = 1 in some period but is not listed in "
             "treated_units; list every treated unit (their treatment paths are the ones reassigned)."
         )
-    # a treated unit's path over all periods: periods it is not observed in are filled forward then 0
-    paths = wide.loc[list(treated_units)].ffill(axis=1).fillna(0.0).to_numpy()
-    return units, times, paths
+    paths = wide[pd.Index(units).get_indexer(list(treated_units))]
+    paths = pd.DataFrame(paths).ffill(axis=1).fillna(0.0).to_numpy() if np.isnan(paths).any() else paths
+    return units, times, paths, unit_codes, time_codes
 
 
 def _count_assignments(n_units: int, paths: np.ndarray) -> int:
@@ -110,6 +119,14 @@ def _p_value(stat_obs: float, stats: np.ndarray, enumerated: bool) -> float:
     tol = 1e-10 * max(1.0, abs(stat_obs))
     ge = np.count_nonzero(stats >= stat_obs - tol)
     return float(ge / len(stats)) if enumerated else float((1 + ge) / (1 + len(stats)))
+
+
+def _p_values(stat_obs: np.ndarray, stats: np.ndarray, enumerated: bool) -> np.ndarray:
+    """:func:`_p_value` for each row: ``stat_obs`` (m,), ``stats`` (m x A); the same arithmetic."""
+    tol = 1e-10 * np.maximum(1.0, np.abs(stat_obs))
+    ge = np.count_nonzero(stats >= (stat_obs - tol)[:, None], axis=1)
+    A = stats.shape[1]
+    return ge / A if enumerated else (1 + ge) / (1 + A)
 
 
 def randomization_test(
@@ -176,12 +193,10 @@ def randomization_test(
     if not isinstance(observed, Estimate):
         raise UserInputError("randomization_test: the estimator must return a primarycare Estimate.")
     time = time or _guess_time(data, unit, treatment, observed)
-    units, times_arr, paths = _paths(data, unit, time, treatment, treated_units)
+    units, times_arr, paths, unit_codes, time_codes = _paths(data, unit, time, treatment, treated_units)
     n_units = len(units)
     if len(treated_units) >= n_units:
         raise UserInputError("randomization_test: every unit is treated; there is nothing to permute.")
-    unit_codes = pd.Index(units).get_indexer(data[unit])
-    time_codes = pd.Index(np.array(sorted(data[time].unique()))).get_indexer(data[time])
     relabel = _Relabel(treatment, _first_treated_column(data, first_treated, treatment), paths, times_arr,
                        unit_codes, time_codes, n_units)
     total = _count_assignments(n_units, paths)
@@ -208,6 +223,10 @@ def randomization_test(
         def pfun(tau: float) -> float:
             return _p_value(abs(b_obs - tau), np.abs(dist - tau * num_dobs), enumerated)
 
+        def pfun_grid(taus: np.ndarray) -> np.ndarray:
+            return _p_values(np.abs(b_obs - taus), np.abs(dist[None, :] - taus[:, None] * num_dobs[None, :]),
+                             enumerated)
+
     elif linear:
         outcome = observed.outcome
         dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
@@ -224,6 +243,10 @@ def randomization_test(
 
         def pfun(tau: float) -> float:
             return _p_value(abs(b_obs - tau), np.abs(dist + tau * slope - tau), enumerated)
+
+        def pfun_grid(taus: np.ndarray) -> np.ndarray:
+            t = taus[:, None]
+            return _p_values(np.abs(b_obs - taus), np.abs(dist[None, :] + t * slope[None, :] - t), enumerated)
 
     else:
         dist = _refit_all(estimator, data, relabel, assign, 0.0, progress)
@@ -246,7 +269,7 @@ def randomization_test(
     lo = hi = float("nan")
     if do_ci:
         # the fast p-value function is cheap: fine grid; each generic evaluation refits every assignment
-        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha) if (fast or linear)
+        lo, hi = (_invert(pfun, b_obs, float(np.std(dist)), alpha, pfun_grid=pfun_grid) if (fast or linear)
                   else _invert(pfun, b_obs, float(np.std(dist)), alpha, grid=25, tol=1e-6))
     warn = list(getattr(observed, "warnings", []) or [])
     warn = [w for w in warn if "randomization_test" not in w and "independent errors" not in w]

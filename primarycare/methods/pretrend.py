@@ -144,7 +144,7 @@ def _placebo_interval(b: float, placebo: np.ndarray, alpha: float) -> tuple[floa
 
 def _es_fast(d: pd.DataFrame, outcome: str, unit: str, time: str, first_treated: str, lo: int, hi: int,
              reference: int, assign: list | None = None, year: float | None = None
-             ) -> list[tuple[pd.Series, float, float]]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """TWFE event-study coefficients (endpoints binned into the end bins, ``reference`` omitted), their
     post-reform average (weights: treated observations per event time) and the joint Wald statistic of the
     pre-reform coefficients with a cluster-robust (by unit) meat and no small-sample factor.
@@ -156,6 +156,10 @@ def _es_fast(d: pd.DataFrame, outcome: str, unit: str, time: str, first_treated:
     given the reform in ``year`` and every other unit untreated; the fixed-effect projection of the outcome
     is shared, so hundreds of placebo runs cost little. Without ``assign`` the data's ``first_treated``
     column is used (one run).
+
+    Returns ``(times, coefs, post_avg, wald)``: the event times ``lo..hi`` and, one row per run, the
+    coefficients over them (``reference`` = 0, NaN where a run has no observation at that time), the
+    post-reform averages and the Wald statistics.
     """
     from ._fe import TwoWay
 
@@ -163,16 +167,20 @@ def _es_fast(d: pd.DataFrame, outcome: str, unit: str, time: str, first_treated:
     tw = TwoWay.from_frame(d, unit, time)
     t = pd.to_numeric(d[time]).to_numpy(float)
     yd = tw.demean(d[outcome].to_numpy(float))
-    ks_all = [k for k in range(lo, hi + 1) if k != reference]
+    times = np.arange(lo, hi + 1)
+    ks_all = times[times != reference]
     units = d[unit].to_numpy()
     runs = [pd.to_numeric(d[first_treated]).to_numpy(float)] if assign is None else \
         [np.where(units == j, float(year), 0.0) for j in assign]
-    out = []
-    for g in runs:
+    coefs = np.full((len(runs), len(times)), np.nan)
+    coefs[:, times == reference] = 0.0
+    posts, walds = np.full(len(runs), np.nan), np.full(len(runs), np.nan)
+    for r, g in enumerate(runs):
         rel = np.where(g > 0, np.clip(t - g, lo, hi), np.nan)
-        X = np.column_stack([(rel == k).astype(float) for k in ks_all])
-        keep = X.any(axis=0)
-        ks = [k for k, on in zip(ks_all, keep, strict=True) if on]
+        X = (rel[:, None] == ks_all[None, :]).astype(float)
+        counts = X.sum(axis=0)
+        keep = counts > 0
+        ks = ks_all[keep]
         Xd = tw.demean(X[:, keep])
         b, *_ = np.linalg.lstsq(Xd, yd, rcond=None)
         u = yd - Xd @ b
@@ -180,15 +188,14 @@ def _es_fast(d: pd.DataFrame, outcome: str, unit: str, time: str, first_treated:
         scores = np.zeros((tw.n_units, Xd.shape[1]))
         np.add.at(scores, tw.unit_codes, Xd * u[:, None])
         V = A_inv @ (scores.T @ scores) @ A_inv
-        coef = pd.Series(b, index=ks)
-        pre = [i for i, k in enumerate(ks) if k < 0]
-        wald = float(b[pre] @ np.linalg.pinv(V[np.ix_(pre, pre)]) @ b[pre]) if pre else float("nan")
-        post = [i for i, k in enumerate(ks) if k >= 0]
-        w = np.array([np.count_nonzero(rel == ks[i]) for i in post], dtype=float)
-        post_avg = float(w @ b[post] / w.sum()) if post and w.sum() > 0 else float("nan")
-        coef.loc[reference] = 0.0
-        out.append((coef.sort_index(), post_avg, wald))
-    return out
+        coefs[r, np.searchsorted(times, ks)] = b
+        pre = ks < 0
+        if pre.any():
+            walds[r] = float(b[pre] @ np.linalg.pinv(V[np.ix_(pre, pre)]) @ b[pre])
+        w = counts[keep][~pre]
+        if len(w) and w.sum() > 0:
+            posts[r] = float(w @ b[~pre] / w.sum())
+    return times, coefs, posts, walds
 
 
 def event_study_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, first_treated: str,
@@ -228,16 +235,15 @@ def event_study_placebo(data: pd.DataFrame, outcome: str, unit: str, time: str, 
     pt = res.pretrend or {}
     f_stat, f_p = float(pt.get("statistic", np.nan)), float(pt.get("p_value", np.nan))
     lo_w, hi_w = int(window[0]), int(window[1])
-    (_, post, w_obs), = _es_fast(data, outcome, unit, time, first_treated, lo_w, hi_w, reference)
+    _, _, (post,), (w_obs,) = _es_fast(data, outcome, unit, time, first_treated, lo_w, hi_w, reference)
     donors = [u for u in units if u not in treated_units]
-    base = data[data[unit].isin(donors)]
-    runs = _es_fast(base, outcome, unit, time, first_treated, lo_w, hi_w, reference, assign=donors, year=year)
-    rows = [c.rename(j) for j, (c, _, _) in zip(donors, runs, strict=True)]
-    posts = [pj for _, pj, _ in runs]
-    fs = [fj for _, _, fj in runs]
-    if not rows:
+    if not donors:
         raise UserInputError("event_study_placebo: no comparison unit could carry the placebo reform.")
-    pc = pd.DataFrame(rows)
+    base = data[data[unit].isin(donors)]
+    times, coefs, posts, fs = _es_fast(base, outcome, unit, time, first_treated, lo_w, hi_w, reference,
+                                       assign=donors, year=year)
+    pc = pd.DataFrame(coefs, index=pd.Index(donors), columns=pd.Index(times.tolist()))
+    pc = pc.loc[:, pc.notna().any(axis=0)]  # event times that no placebo run has
     table = res.table[["rel_time", "estimate", "se", "reference"]].copy()
     low, high, pp = [], [], []
     for k, b in zip(table["rel_time"], table["estimate"], strict=True):

@@ -29,8 +29,9 @@ Restrictions (``method``):
   scipy's TNC. On the public Medicaid example it agrees with diff-diff's FLCI to about 1e-5.
 * ``"relative_magnitudes"``: Delta^RM(Mbar): every post-period first difference of ``delta`` is at most
   ``Mbar`` times the largest pre-period first difference (the one into the reference period included).
-  Identified set by linear programming (exact). Interval: NOT the paper's conditional/hybrid (ARP)
-  interval. It is a Bonferroni interval, valid but conservative: with ``alpha/2`` for the target and
+  Identified set in closed form, ``theta -/+ Mbar max|fd_pre| c_l`` (the linear program's optimum,
+  exactly; ``c_l`` below). Interval: NOT the paper's conditional/hybrid (ARP) interval. It is a
+  Bonferroni interval, valid but conservative: with ``alpha/2`` for the target and
   ``alpha/2`` shared by the ``T`` pre-period first differences, ``[theta_hat -/+ z_{1-alpha/4} se -/+ Mbar
   c_l m_up]`` where ``m_up = max_s(|fd_s| + z_{1-alpha/(4T)} se(fd_s))`` is an upper confidence bound for
   the largest pre-period first difference and ``c_l = sum_j |sum_{k>=j} l_k|``. At ``Mbar = 0`` it is the
@@ -46,10 +47,12 @@ still reported (as diff-diff and HonestDiD do).
 Breakdown value: the smallest ``M`` (or ``Mbar``) at which the confidence interval includes 0, found by
 Brent's method to a relative tolerance of 1e-6 (the intervals widen monotonically in ``M``); 0 if the
 interval at ``M = 0`` (for relative magnitudes: just above 0) already includes 0; inf if it never does.
+:func:`breakdown_value` computes it alone (no grid).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +72,7 @@ __all__ = [
     "pretrend_power",
     "SensitivityResult",
     "honest_did",
+    "breakdown_value",
     "flci_halflength",
 ]
 
@@ -210,11 +214,16 @@ class PretrendPower:
         return self.table.copy()
 
 
+@functools.lru_cache(maxsize=64)
+def _critical(q: int, dfd: float, alpha: float) -> float:
+    """The test's critical value: the 1 - alpha quantile of F(q, dfd), or of chi-square(q) if dfd is inf."""
+    return float(stats.f.ppf(1 - alpha, q, dfd)) if np.isfinite(dfd) else float(stats.chi2.ppf(1 - alpha, q))
+
+
 def _power(lam: float, q: int, dfd: float, alpha: float) -> float:
+    crit = _critical(q, dfd, alpha)  # the root search calls this with one (q, dfd, alpha) many times
     if np.isfinite(dfd):
-        crit = stats.f.ppf(1 - alpha, q, dfd)
         return float(stats.ncf.sf(crit, q, dfd, lam)) if lam > 0 else alpha
-    crit = stats.chi2.ppf(1 - alpha, q)
     return float(stats.ncx2.sf(crit, q, lam)) if lam > 0 else alpha
 
 
@@ -454,25 +463,34 @@ def _flci(d: EventStudyInput, l_vec: np.ndarray, M: float, alpha: float, y_start
     return float(v @ d.betahat), P.halflength(y, M, alpha), y, v
 
 
+def _c_l(l_vec: np.ndarray) -> float:
+    """``sum_j |sum_{k>=j} l_k|``: the largest ``l'delta_post`` when every post-period first difference of
+    ``delta`` (from ``delta_0 = 0`` on) is at most 1 in absolute value."""
+    return float(np.abs(np.cumsum(l_vec[::-1])[::-1]).sum())
+
+
 def _id_set(d: EventStudyInput, l_vec: np.ndarray, method: str, M: float) -> tuple[float, float]:
-    """Identified set for l'tau_post with delta_pre pinned to beta_pre (Rambachan and Roth 2023, eqs. 5-6),
-    by linear programming; (nan, nan) when infeasible (empty)."""
+    """Identified set for l'tau_post with delta_pre pinned to beta_pre (Rambachan and Roth 2023, eqs. 5-6);
+    (nan, nan) when infeasible (empty).
+
+    Relative magnitudes in closed form: the post first differences ``fd_j`` are free in ``[-B, B]`` with
+    ``B = Mbar max|fd_pre|`` and ``l'delta_post = sum_j fd_j sum_{k>=j} l_k``, so the set is
+    ``theta -/+ B c_l`` (the linear program's optimum, exactly). Smoothness by linear programming."""
     pre, post = d.pre, d.post
     T, Tb = int(pre.sum()), int(post.sum())
     bpre, bpost = d.betahat[pre], d.betahat[post]
+    if method != "smoothness":
+        fd_pre = np.diff(np.concatenate([bpre, [0.0]]))
+        half = M * float(np.max(np.abs(fd_pre))) * _c_l(l_vec)
+        theta = float(l_vec @ bpost)
+        return theta - half, theta + half
     n = T + Tb  # delta over event times -T..-1, 1..Tbar; the full path adds delta_0 = 0 at index T
     full = np.zeros((n + 1, n))
     full[:T, :T] = np.eye(T)
     full[T + 1:, T:] = np.eye(Tb)
-    if method == "smoothness":
-        D = full[2:] - 2 * full[1:-1] + full[:-2]  # second differences of the full path
-        bound = M
-    else:
-        fd_pre = np.diff(np.concatenate([bpre, [0.0]]))
-        bound = M * float(np.max(np.abs(fd_pre)))
-        D = (full[1:] - full[:-1])[T:]  # post first differences, from delta_0 on
+    D = full[2:] - 2 * full[1:-1] + full[:-2]  # second differences of the full path
     A_ub = np.vstack([D, -D])
-    b_ub = np.full(len(A_ub), bound)
+    b_ub = np.full(len(A_ub), M)
     A_eq = np.hstack([np.eye(T), np.zeros((T, Tb))])
     c = np.concatenate([np.zeros(T), l_vec])
     out = []
@@ -493,7 +511,7 @@ def _rm_interval(d: EventStudyInput, l_vec: np.ndarray, Mbar: float, alpha: floa
     theta = float(l_vec @ d.betahat[post])
     se = float(np.sqrt(l_vec @ d.sigma[np.ix_(post, post)] @ l_vec))
     if Mbar == 0:
-        z = stats.norm.ppf(1 - alpha / 2)
+        z = ndtri(1 - alpha / 2)  # stats.norm.ppf
         return theta - z * se, theta + z * se
     T = int(pre.sum())
     # pre first differences fd_s = delta_{s+1} - delta_s, the last one into the reference (delta_0 = 0)
@@ -504,9 +522,8 @@ def _rm_interval(d: EventStudyInput, l_vec: np.ndarray, Mbar: float, alpha: floa
             F[i, i + 1] = 1.0
     fd = F @ d.betahat[pre]
     fd_se = np.sqrt(np.clip(np.diag(F @ d.sigma[np.ix_(pre, pre)] @ F.T), 0, None))
-    m_up = float(np.max(np.abs(fd) + stats.norm.ppf(1 - alpha / (4 * T)) * fd_se))
-    c_l = float(np.abs(np.cumsum(l_vec[::-1])[::-1]).sum())
-    half = stats.norm.ppf(1 - alpha / 4) * se + Mbar * c_l * m_up
+    m_up = float(np.max(np.abs(fd) + ndtri(1 - alpha / (4 * T)) * fd_se))
+    half = ndtri(1 - alpha / 4) * se + Mbar * _c_l(l_vec) * m_up
     return theta - half, theta + half
 
 
@@ -533,24 +550,7 @@ def honest_did(
     ``betahat=``, ``sigma=``, ``event_times=``, ``reference=``.
     """
     where = "honest_did"
-    if method not in ("relative_magnitudes", "smoothness"):
-        raise UserInputError(f"{where}: method must be 'relative_magnitudes' or 'smoothness'; got {method!r}.")
-    if not 0 < alpha < 1:
-        raise UserInputError(f"{where}: alpha must be between 0 and 1; got {alpha!r}.")
-    d = event_study_input(es, where=where, **raw)
-    e = d.event_times - d.reference
-    pre_e, post_e = e[e < 0], e[e > 0]
-    if not (np.array_equal(pre_e, np.arange(-len(pre_e), 0)) and np.array_equal(post_e, np.arange(1, len(post_e) + 1))):
-        raise UserInputError(
-            f"{where}: event times {d.event_times.tolist()} are not consecutive around the reference period "
-            f"{d.reference} (the leads must end at {d.reference - 1} and the lags start at {d.reference + 1}); "
-            f"the restrictions compare neighbouring periods. Re-estimate with reference={d.reference} the "
-            f"period just before treatment and no gaps."
-        )
-    l_vec, target_name = _target_vector(target, len(post_e), where)
-    post = d.post
-    theta = float(l_vec @ d.betahat[post])
-    se = float(np.sqrt(l_vec @ d.sigma[np.ix_(post, post)] @ l_vec))
+    d, l_vec, target_name, theta, se = _honest_input(es, method, target, alpha, raw, where)
     if M is None:
         grid = np.linspace(0, 2, 9) if method == "relative_magnitudes" else np.linspace(0, 5 * se, 11)
     else:
@@ -587,6 +587,45 @@ def honest_did(
         method=method, target=target_name, l_vec=l_vec, alpha=alpha, estimate=theta, se=se, table=table,
         breakdown=breakdown, interval=interval, notes=notes,
     )
+
+
+def breakdown_value(
+    es: Any = None,
+    method: str = "relative_magnitudes",
+    target: Any = "average",
+    alpha: float = 0.05,
+    **raw: Any,
+) -> float:
+    """The breakdown value of :func:`honest_did` alone (the same number as its ``breakdown``), without
+    the grid of intervals and identified sets: the smallest ``M`` (``Mbar``) at which the interval for
+    the target includes 0 (Rambachan and Roth 2023, Section 5). Arguments as for :func:`honest_did`."""
+    d, l_vec, _, _, se = _honest_input(es, method, target, alpha, raw, "breakdown_value")
+    return _breakdown(d, l_vec, method, alpha, scale=max(se, 1e-12))
+
+
+def _honest_input(es: Any, method: str, target: Any, alpha: float, raw: dict[str, Any],
+                  where: str) -> tuple[EventStudyInput, np.ndarray, str, float, float]:
+    """The checked input of :func:`honest_did`: coefficients, the target's weights and name, its estimate
+    and standard error."""
+    if method not in ("relative_magnitudes", "smoothness"):
+        raise UserInputError(f"{where}: method must be 'relative_magnitudes' or 'smoothness'; got {method!r}.")
+    if not 0 < alpha < 1:
+        raise UserInputError(f"{where}: alpha must be between 0 and 1; got {alpha!r}.")
+    d = event_study_input(es, where=where, **raw)
+    e = d.event_times - d.reference
+    pre_e, post_e = e[e < 0], e[e > 0]
+    if not (np.array_equal(pre_e, np.arange(-len(pre_e), 0)) and np.array_equal(post_e, np.arange(1, len(post_e) + 1))):
+        raise UserInputError(
+            f"{where}: event times {d.event_times.tolist()} are not consecutive around the reference period "
+            f"{d.reference} (the leads must end at {d.reference - 1} and the lags start at {d.reference + 1}); "
+            f"the restrictions compare neighbouring periods. Re-estimate with reference={d.reference} the "
+            f"period just before treatment and no gaps."
+        )
+    l_vec, target_name = _target_vector(target, len(post_e), where)
+    post = d.post
+    theta = float(l_vec @ d.betahat[post])
+    se = float(np.sqrt(l_vec @ d.sigma[np.ix_(post, post)] @ l_vec))
+    return d, l_vec, target_name, theta, se
 
 
 def _breakdown(d: EventStudyInput, l_vec: np.ndarray, method: str, alpha: float, scale: float) -> float:
