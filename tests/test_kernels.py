@@ -220,3 +220,18 @@ def test_book_notebooks_give_the_same_outputs_in_a_reused_kernel(worker, tmp_pat
         assert len(warm) == len(fresh) and len(warm) > 0
         for w, f in zip(warm, fresh, strict=True):
             assert w == f, (nb.name, w[:2])
+
+
+def test_the_build_starts_only_as_many_workers_as_can_run_at_once(tmp_path):
+    def job(name, kind, results=True):
+        return bb.Job(name, kind, tmp_path / "s.ipynb", tmp_path / f"{name}.ipynb",
+                      results_dir=tmp_path / name if results else None)
+
+    one_case = [job("case anhui", "case"), job("synthesis", "synthesis", False)]
+    assert bb.parallel_width(one_case) == 1  # the synthesis waits for the case: one warm kernel is enough
+    both = [*one_case, job("zh case anhui", "case", False), job("zh synthesis", "synthesis", False)]
+    assert bb.parallel_width(both) == 3
+    full = [job("case anhui", "case"), job("case guizhou", "case"), job("primer 01", "primer", False),
+            job("synthesis", "synthesis", False)]
+    assert bb.parallel_width(full) == 3
+    assert bb.parallel_width([]) == 0

@@ -871,6 +871,24 @@ def _dependencies(todo: list[Job]) -> dict[str, set[str]]:
     return deps
 
 
+def parallel_width(todo: list[Job]) -> int:
+    """How many of ``todo`` can run at once at most: the largest number of jobs at the same depth of the
+    dependency graph (:func:`_dependencies`). One case chapter and the synthesis that reads it: 1, so the
+    build starts one worker (and warms one kernel) instead of two."""
+    deps = _dependencies(todo)
+    depth: dict[str, int] = {}
+
+    def level(name: str) -> int:
+        if name not in depth:
+            depth[name] = 1 + max((level(d) for d in deps[name]), default=-1)
+        return depth[name]
+
+    counts: dict[int, int] = {}
+    for j in todo:
+        counts[level(j.name)] = counts.get(level(j.name), 0) + 1
+    return max(counts.values(), default=0)
+
+
 def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str]
               ) -> list[dict[str, Any]]:
     """Execute ``todo`` on ``pool``, each job once the jobs it reads have finished (:func:`_dependencies`);
@@ -974,7 +992,7 @@ def _build(args: argparse.Namespace) -> int:
     zh_todo = [z for z in zh_jobs if needed(z)]
     failures: list[dict[str, Any]] = []
     n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
-    workers = max(1, min(args.jobs, len(todo) + len(zh_todo)))
+    workers = max(1, min(args.jobs, parallel_width(todo + zh_todo)))
     zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
     from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
 

@@ -22,7 +22,7 @@ fails, or a kernel that dies, discards the kernel: the worker's next notebook st
 ``--fresh-kernels`` option starts a new kernel for every notebook (slower; for debugging the reset).
 
 This module is imported in two places: by the build's worker processes (:class:`WarmKernel`,
-:class:`WarmEngine`) and inside the kernels themselves (:func:`prepare`, :func:`fresh_state`); the latter
+:func:`register_engine`) and inside the kernels themselves (:func:`prepare`, :func:`fresh_state`); the latter
 import nothing heavy at module level.
 """
 
@@ -174,16 +174,23 @@ class WarmKernel:
 
 
 def register_engine() -> str:
-    """Register :class:`WarmEngine` with Papermill (once per process); its engine name."""
+    """Register :class:`WarmEngine <_engine_class>` with Papermill (once per process); its engine name.
+    (Made here, not at import, so that a kernel importing this module does not import Papermill.)"""
     from papermill.engines import papermill_engines
 
-    if WarmEngine.name not in papermill_engines._engines:
-        papermill_engines.register(WarmEngine.name, WarmEngine)
-    return WarmEngine.name
+    if ENGINE not in papermill_engines._engines:
+        papermill_engines.register(ENGINE, _engine_class())
+    return ENGINE
+
+
+ENGINE = "primarycare-warm"
 
 
 def _engine_class() -> type:
+    """The Papermill engine that executes on a :class:`WarmKernel` passed as ``warm=`` (in the folder
+    ``warm_cwd``): Papermill's own client on the running kernel, :func:`fresh_state` first."""
     from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, logger
 
     class WarmClient(PapermillNotebookClient):
         """Papermill's client on a running kernel: :func:`fresh_state` first, then the cells."""
@@ -202,36 +209,23 @@ def _engine_class() -> type:
                                        f"{content.get('evalue')}")
             super().papermill_execute_cells()
 
-    return WarmClient
+    class WarmEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                     execution_timeout: int | None = None, **kwargs: Any) -> Any:
+            warm: WarmKernel = kwargs.pop("warm")
+            cwd = kwargs.pop("warm_cwd", None) or os.getcwd()
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+            client = WarmClient(nb_man, km=warm.km, reset_code=(
+                f"from primarycare.book.kernels import fresh_state as _f; _f({str(cwd)!r})"),
+                timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
+                log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+            try:
+                return client.execute()
+            finally:
+                warm.used += 1
+                if client.kc is not None:
+                    client.kc.stop_channels()
 
-
-try:
-    from papermill.engines import NBClientEngine as _NBClientEngine
-except ImportError:  # inside a kernel without papermill: the engine is not needed there
-    _NBClientEngine = object  # type: ignore[assignment,misc]
-
-
-class WarmEngine(_NBClientEngine):  # type: ignore[misc,valid-type]
-    """Papermill engine that executes on a :class:`WarmKernel` passed as ``warm=`` (in the folder ``warm_cwd``)."""
-
-    name = "primarycare-warm"
-
-    @classmethod
-    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
-                                 stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
-                                 execution_timeout: int | None = None, **kwargs: Any) -> Any:
-        from papermill.engines import logger
-
-        warm: WarmKernel = kwargs.pop("warm")
-        cwd = kwargs.pop("warm_cwd", None) or os.getcwd()
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
-        client = _engine_class()(nb_man, km=warm.km, reset_code=(
-            f"from primarycare.book.kernels import fresh_state as _f; _f({str(cwd)!r})"),
-            timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
-            log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
-        try:
-            return client.execute()
-        finally:
-            warm.used += 1
-            if client.kc is not None:
-                client.kc.stop_channels()
+    return WarmEngine

@@ -36,9 +36,13 @@ def write_figures(out: Path = FIGURES) -> list[Path]:
     A file is replaced only when its bytes change (the SVG is deterministic: see
     :func:`primarycare.report.plots.save_svg`), so an unchanged build does not rebuild the site.
     """
+    out.mkdir(parents=True, exist_ok=True)
+    names = ("tile_map", "reform_timeline")
+    stamp, key = out / ".figures.sha256", _figures_key()
+    if all((out / f"{n}.svg").exists() for n in names) and stamp.exists() and stamp.read_text().strip() == key:
+        return [out / f"{n}.svg" for n in names]  # drawn from the same inputs: the same bytes
     from ..report import plots
 
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, make in (("tile_map", plots.tile_map), ("reform_timeline", plots.reform_timeline)):
         fig = make()
@@ -50,7 +54,25 @@ def write_figures(out: Path = FIGURES) -> list[Path]:
         else:
             tmp.unlink()
         written.append(target)
+    stamp.write_text(key + "\n", encoding="utf-8")
     return written
+
+
+def _figures_key() -> str:
+    """What the introduction figures are drawn from: the registries they read, the report layer's code and
+    catalogues, the language in use and matplotlib's version."""
+    import matplotlib
+
+    from ..report.i18n import language
+
+    h = hashlib.sha256(f"{language()} {matplotlib.__version__}".encode())
+    report = ROOT / "primarycare" / "report"
+    files = [DATA / n for n in ("policies.csv", "cases.yml", "provinces.csv", "tile_grid.csv")]
+    for p in sorted([*files, *report.glob("*.py"), *report.rglob("*.po")]):
+        if p.exists():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def sources_table(path: Path | None = None) -> pd.DataFrame:
