@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ class Job:
     results_dir: Path | None = None
     title: str = ""
     key: str = ""
+    lang: str = "en"  # the edition it belongs to
 
 
 def _hash_files(paths: list[Path]) -> str:
@@ -244,7 +245,7 @@ def edition_plan(jobs: list[Job], selected: dict[str, cases_mod.CaseConfig], lan
             title = zh_title(selected[cid])
         key = hashlib.sha256(json.dumps([j.key, lang, cat, title], ensure_ascii=False).encode()).hexdigest()
         out.append(Job(f"{lang} {j.name}", j.kind, j.source, ZH_BOOK / j.output.relative_to(BOOK), params,
-                       None, title=title, key=key))
+                       None, title=title, key=key, lang=lang))
     return out
 
 
@@ -889,13 +890,23 @@ def parallel_width(todo: list[Job]) -> int:
     return max(counts.values(), default=0)
 
 
-def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str]
-              ) -> list[dict[str, Any]]:
+def _passed(check: Future) -> Future:
+    """A future that is True when ``check`` returned without raising, False when it raised."""
+    out: Future = Future()
+    check.add_done_callback(lambda f: out.set_result(f.exception() is None))
+    return out
+
+
+def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str],
+              gates: dict[str, Future] | None = None) -> list[dict[str, Any]]:
     """Execute ``todo`` on ``pool``, each job once the jobs it reads have finished (:func:`_dependencies`);
     record the keys of the successful ones. Without ``keep_going`` the first failure stops what has not
-    started; with it, a job whose English run failed is skipped and the rest run."""
+    started; with it, a job whose English run failed is skipped and the rest run. ``gates``: an edition's
+    jobs start only once its future (the edition's check, running meanwhile) has returned True; on False
+    or an exception they are dropped (the caller reports why)."""
     from tqdm import tqdm
 
+    gates = dict(gates or {})
     deps = _dependencies(todo)
     waiting = {j.name: j for j in todo}
     finished: set[str] = set()
@@ -907,9 +918,24 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     seconds = cache.get("_seconds") if isinstance(cache.get("_seconds"), dict) else {}
     guess = {"case": 8.0, "primer": 4.0, "synthesis": 3.0, "data": 3.0}
 
+    def open_gates() -> None:
+        for lang, gate in list(gates.items()):
+            if not gate.done():
+                continue
+            del gates[lang]
+            if gate.exception() is None and gate.result():
+                continue
+            dropped = [n for n, j in waiting.items() if j.lang == lang]
+            for n in dropped:
+                del waiting[n]
+            bar.total -= len(dropped)
+            bar.refresh()
+
     def submit_ready() -> None:
+        open_gates()
         # longest first (last build's times, else a guess by kind): the pool's last notebook is a short one
-        ready = sorted(waiting.items(), key=lambda kv: -float(seconds.get(kv[0], guess.get(kv[1].kind, 4.0))))
+        ready = sorted(((n, j) for n, j in waiting.items() if j.lang not in gates),
+                       key=lambda kv: -float(seconds.get(kv[0], guess.get(kv[1].kind, 4.0))))
         for name, job in ready:
             if deps[name] <= finished:
                 del waiting[name]
@@ -920,9 +946,11 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
                 running[pool.submit(execute, job)] = job
 
     submit_ready()
-    while running:
-        done, _ = wait(set(running), return_when=FIRST_COMPLETED)
+    while running or (waiting and gates):
+        done, _ = wait(set(running) | set(gates.values()), return_when=FIRST_COMPLETED)
         for fut in done:
+            if fut not in running:  # a gate: submit_ready below opens it
+                continue
             job = running.pop(fut)
             res = fut.result()
             bar.update(1)
@@ -1004,7 +1032,13 @@ def _build(args: argparse.Namespace) -> int:
         # the workers start and warm their kernels now, while the Chinese edition's checks run
         pool = (workers_stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False)))
                 if todo or zh_todo else None)
-        if "zh" in langs:
+        gates: dict[str, Future] = {}
+        if "zh" in langs and langs != ("zh",) and zh_todo:
+            # the Chinese edition's check (a Sphinx message extraction: seconds) runs while the English
+            # notebooks do; its notebooks start once it has passed
+            checker = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+            gates["zh"] = checker.submit(check_edition, "zh", cache, getattr(args, "allow_untranslated", False))
+        elif "zh" in langs:
             try:
                 try:
                     check_edition("zh", cache, getattr(args, "allow_untranslated", False))
@@ -1023,9 +1057,20 @@ def _build(args: argparse.Namespace) -> int:
         if zh_todo:
             print(f"Executing {len(zh_todo)} notebook(s) of the Chinese edition"
                   + (" alongside" if todo else f" with {workers} worker(s)")
+                  + (" once its catalogue check has passed" if gates else "")
                   + " (case chapters from their saved results: nothing is re-estimated).")
         if pool is not None and (todo or zh_todo):
-            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache)
+            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, {k: _passed(v) for k, v in gates.items()})
+        if "zh" in gates:
+            try:
+                gates["zh"].result()
+            except UserInputError as e:
+                zh_refused, langs, zh_todo = str(e), ("en",), []
+                print("The Chinese edition was not built (its check failed; reason at the end).", file=sys.stderr)
+            finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
+                GENERATED.mkdir(parents=True, exist_ok=True)
+                with atomic_write(CACHE_FILE) as fh:
+                    json.dump(cache, fh, indent=1, sort_keys=True)
         workers_stack.close()  # the workers and their kernels stop (the wheel build goes on)
         if failures and not args.keep_going:
             print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
