@@ -6,7 +6,9 @@ effect planted in it (the answer key).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +39,24 @@ class TeachingData:
         return float(self.truth[self.truth.index >= self.reform_year].mean())
 
 
+def _cases() -> dict[str, Any]:
+    """``load_cases()``, validated once while ``data/cases.yml`` and ``data/policies.csv`` are unchanged (a
+    lesson draws dozens of panels in a loop; the cases do not change between draws)."""
+    from ..paths import DATA
+    from . import config as cases
+
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else str(p)
+                  for p in (cases.CASES_FILE, DATA / "policies.csv"))
+    return dict(_cases_for(stamp))
+
+
+@functools.lru_cache(maxsize=1)
+def _cases_for(stamp: tuple) -> dict[str, Any]:
+    from . import config as cases
+
+    return cases.load_cases()
+
+
 def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_share",
                   seed: int | None = None, parallel_trends: bool = True) -> TeachingData:
     """The treated province of a case and its comparison provinces on the simulated teaching panel.
@@ -49,9 +69,8 @@ def teaching_data(case_id: str = "zhejiang", outcome: str = "primary_care_visit_
     assumption fails.
     """
     from ..data import simulate
-    from . import config as cases
 
-    all_cases = cases.load_cases()
+    all_cases = _cases()
     if case_id not in all_cases:
         raise UserInputError(f"case_id {case_id!r} is not a case in data/cases.yml; known cases: "
                              f"{', '.join(all_cases)}.")

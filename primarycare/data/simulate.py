@@ -373,6 +373,20 @@ class SimulatedPanel:
         return wide(self.panel)
 
 
+def _settings_stamp() -> tuple:
+    """Which settings files :func:`_file_settings` read, and their versions (path, mtime, size)."""
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else str(p)
+                 for p in (CONFIG_FILE, DATA / "policies.csv", DATA / "provinces.csv"))
+
+
+@lru_cache(maxsize=2)
+def _file_settings(stamp: tuple) -> tuple[pd.DataFrame, dict[str, dict[str, dict[int, float]]]]:
+    """:func:`default_effects` and :func:`calibration_targets` of the settings file, read and checked once
+    per version of the files (a lesson simulates dozens of panels in a loop)."""
+    cfg = load_config()
+    return default_effects(cfg), calibration_targets(cfg)
+
+
 def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
                    effects: str | pd.DataFrame | None = "default",
                    config: Mapping[str, Any] | None = None, parallel_trends: bool | None = None,
@@ -395,8 +409,11 @@ def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
         raise UserInputError(f"simulate_panel: noise_scale must be a number >= 0 (1 = the configured noise), "
                              f"got {noise_scale!r}.")
     pt = bool(cfg.get("parallel_trends", True)) if parallel_trends is None else bool(parallel_trends)
-    default = default_effects(cfg)
-    prov_targets = calibration_targets(cfg)
+    if config is None:  # the settings file: its planted effects and targets do not depend on the seed
+        default, prov_targets = _file_settings(_settings_stamp())
+        default = default.copy()
+    else:
+        default, prov_targets = default_effects(cfg), calibration_targets(cfg)
     if isinstance(effects, str):
         if effects != "default":
             raise UserInputError(f"simulate_panel: effects must be 'default', None or a DataFrame, got {effects!r}.")
