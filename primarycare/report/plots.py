@@ -101,14 +101,63 @@ def _figure(width: float = 5.2, height: float = 3.6, ncols: int = 1, *,
     (a legend outside the axes, an equal-aspect map), drawn once at build time.
     """
     import matplotlib as mpl
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     mpl.rcParams.update({**STYLE, "font.family": font_family()})
     fig = Figure(figsize=(width, height), layout=layout or "none", dpi=100)  # "none" whatever rcParams say
-    FigureCanvasAgg(fig)  # one renderer for _fit and the draw: text measured by _fit is not measured again
-    axes = fig.subplots(1, ncols)
+    _canvas_class()(fig)
+    # a fixed title height spares matplotlib a search at every draw; _fit raises a title over an offset text
+    with mpl.rc_context({"axes.titley": None if layout else 1.0}):
+        axes = fig.subplots(1, ncols)
+    for ax in np.atleast_1d(axes):
+        ax.xaxis.set_major_locator(_in_view_locator())
+        ax.yaxis.set_major_locator(_in_view_locator())
     return fig, axes
+
+
+def _in_view_locator() -> Any:
+    """matplotlib's default tick locator without the ticks beyond the axis limits, which are never drawn
+    but would each be built and updated at every draw."""
+    return _in_view_locator_class()()
+
+
+@functools.cache
+def _in_view_locator_class() -> type:
+    from matplotlib.ticker import AutoLocator
+
+    class InViewLocator(AutoLocator):
+        def __call__(self) -> list[float]:
+            lo, hi = sorted(self.axis.get_view_interval())
+            eps = (hi - lo) * 1e-10
+            return [t for t in super().__call__() if lo - eps <= t <= hi + eps]
+
+    return InViewLocator
+
+
+@functools.cache
+def _canvas_class() -> type:
+    """An Agg canvas whose renderer is shared by every figure of the same size in pixels.
+
+    matplotlib caches the size of each text per renderer; with one renderer for :func:`_fit` and the draw,
+    and for all the figures of a chapter, a tick label or axis label measured once is not measured again.
+    Figures are drawn one at a time (each draw clears the renderer first).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+
+    renderers: dict[tuple[int, int, float], RendererAgg] = {}
+
+    class SharedRendererCanvas(FigureCanvasAgg):
+        def get_renderer(self) -> RendererAgg:
+            w, h = self.get_width_height(physical=True)
+            key = (w, h, self.figure.dpi)
+            if key not in renderers:
+                if len(renderers) >= 8:  # forests vary in height: keep a few sizes only
+                    renderers.clear()
+                renderers[key] = RendererAgg(w, h, self.figure.dpi)
+            self.renderer, self._lastKey = renderers[key], key
+            return self.renderer
+
+    return SharedRendererCanvas
 
 
 def _fit(fig: Any) -> Any:
@@ -125,11 +174,12 @@ def _fit(fig: Any) -> Any:
     for _i in range(5):
         locs = (tuple(ax.xaxis.get_majorticklocs()), tuple(ax.yaxis.get_majorticklocs()))
         _place(ax, renderer, pad, edge)
-        moved = _wrap_to_fit(ax, renderer, pad)
+        moved = _wrap_to_fit(ax, renderer, pad) | _title_over_offset(ax, renderer)
         if not moved and locs == (tuple(ax.xaxis.get_majorticklocs()), tuple(ax.yaxis.get_majorticklocs())):
             break  # same ticks and texts at the new size: the margins measured still hold
     else:
         _place(ax, renderer, pad, edge)  # texts changed on the last pass: place the axes for them
+    _freeze_legend(ax, renderer)
     return fig
 
 
@@ -144,6 +194,33 @@ def _place(ax: Any, renderer: Any, pad: float, edge: tuple[float, float, float, 
     y0 = pad + edge[1] + max(inner.y0 - outer.y0, 0)
     y1 = height - pad - edge[3] - max(outer.y1 - inner.y1, 0)
     ax.set_position([x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height])
+
+
+def _title_over_offset(ax: Any, renderer: Any) -> bool:
+    """Raise the titles above the y axis' offset text ("1e6") where they would overlap it (what matplotlib
+    does at every draw for a title left at its automatic height; :func:`_figure` fixes the height); True
+    when a title moved."""
+    off = ax.yaxis.get_offset_text()
+    if not (off.get_visible() and off.get_text()):
+        return False
+    top = off.get_window_extent(renderer).y1
+    moved = False
+    for t in (ax.title, *_side_titles(ax)):
+        b = t.get_window_extent(renderer)
+        if t.get_text() and b.overlaps(off.get_window_extent(renderer)):
+            t.set_y(t.get_position()[1] + (top - b.y0 + 2) / ax.bbox.height)
+            moved = True
+    return moved
+
+
+def _freeze_legend(ax: Any, renderer: Any) -> None:
+    """Pin the legend where matplotlib puts it at the final layout (for ``loc="best"``: searched once here
+    instead of twice at every draw)."""
+    leg = ax.get_legend()
+    if leg is None:
+        return
+    b, a = leg.get_window_extent(renderer), leg.get_bbox_to_anchor()
+    leg.set_loc(((b.x0 - a.x0) / a.width, (b.y0 - a.y0) / a.height))
 
 
 def _decorations(ax: Any, renderer: Any) -> Any:
