@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -215,6 +216,42 @@ def test_sensitivity_uses_placebo_covariance_and_reports_breakdown(shanghai_resu
     inc = (g["lower"] <= 0) & (g["upper"] >= 0)
     if inc.any() and b["relative_magnitudes"] > 0:
         assert g.loc[inc, "M"].min() >= b["relative_magnitudes"] - 1e-6
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_case_figures_fit_their_canvas_and_are_drawn_once(shanghai_result, lang):
+    """The book shows figures uncropped (inline backend with ``bbox_inches=None``): nothing may reach past
+    a figure's edge, in either language; and a chapter figure has no layout engine, so showing it draws it
+    once (no layout pass, no second draw to measure a tight bounding box)."""
+    from IPython.core.pylabtools import print_figure
+    from PIL import Image
+
+    from primarycare.report import fmt, i18n, plots
+
+    if lang == "zh" and plots.cjk_font_path() is None:
+        pytest.skip("Noto Sans CJK SC is not installed (apt-get install fonts-noto-cjk)")
+    r = shanghai_result
+    i18n.set_language(lang)
+    try:
+        pos = r.tables["position"]
+        pos = pos[(pos["outcome"] == OUT) & (pos["year"] == pos["year"].max())]
+        figs = [plots.trends(r.tables["trends"], OUT, 2018, r.tables.get("facts"), simulated=True,
+                             title="Shanghai: " + fmt.label(OUT), province="Shanghai"),
+                plots.province_position(pos.rename(columns={"value": OUT, "status": f"{OUT}_status"}), OUT,
+                                        "Shanghai", int(pos["year"].max())),
+                plots.segmented(r.tables["segmented"], OUT, 2018, simulated=True),
+                plots.event_study(r.tables["event_study"], OUT, r.tables["planted"], 2018, simulated=True),
+                plots.synth_gap(r.tables["synth_gap"], OUT, "Shanghai", 2018, simulated=True),
+                plots.permutation(r.tables["perm"], OUT, 1.0, simulated=True),
+                plots.forest(r.main_estimates().assign(label=lambda d: "Shanghai · " + d["method"]), simulated=True)]
+        for f in figs:
+            name = f.axes[0].get_title() or f.axes[0].get_title(loc="left")
+            assert f.get_layout_engine() is None, name
+            assert plots.overflow_px(f) < 0.5, (name, plots.overflow_px(f))
+            png = Image.open(io.BytesIO(print_figure(f, "png", bbox_inches=None)))
+            assert png.size == tuple(int(round(v)) for v in f.bbox.size), name
+    finally:
+        i18n.set_language("en")
 
 
 def test_case_figures_are_readable_on_a_phone(shanghai_result):

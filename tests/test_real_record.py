@@ -64,6 +64,17 @@ def test_national_figure_breaks_lines_at_gaps():
     assert "national pilot" in labels and "Guizhou (assumed)" in labels
 
 
+def test_observed_figures_fit_their_canvas():
+    """The book shows figures uncropped: the event names and titles stay inside the figure."""
+    ev = rr.reform_events()
+    series = {"Total visits\n(100 million)": real.national("total_visits").assign(value=lambda d: d["value"] / 1e8),
+              "GPs per 10,000\nresidents": real.national("gps_per_10000")}
+    share = real.national("primary_care_visit_share")
+    for fig in (plots.observed_national(series, ev),
+                plots.observed_shares(share, real.load_series("Beijing", "primary_care_visit_share"), ev)):
+        assert plots.overflow_px(fig) < 0.5, plots.overflow_px(fig)
+
+
 def test_chapter_reads_no_simulated_values():
     nb = json.loads((ROOT / "notebooks" / "real_record.ipynb").read_text(encoding="utf-8"))
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")

@@ -2,7 +2,9 @@
 
 Every function takes tidy tables (as stored in a :class:`~primarycare.case.result.CaseResult`) and
 returns a matplotlib ``Figure`` that is not registered with pyplot (notebooks ``display`` it once).
-Labels go through the message catalogue (:mod:`primarycare.report.i18n`). Any figure drawn from
+Labels go through the message catalogue (:mod:`primarycare.report.i18n`). The chapter figures are laid
+out once, when built (:func:`_fit`), and have no layout engine: the book shows them uncropped
+(``bbox_inches=None``), so each is drawn once, and everything on it stays inside it. Any figure drawn from
 simulated values carries a large "SIMULATED DATA" mark (project rule), and no other figure does. Effects
 on a share are in percentage points (pp).
 """
@@ -10,6 +12,7 @@ on a share are in percentage points (pp).
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,8 @@ from .i18n import N_, _, is_zh
 PALETTE = {"treated": "#c0392b", "synthetic": "#2c3e50", "national": "#7f8c8d", "region": "#2980b9",
            "facts": "#f39c12", "placebo": "#b0b7bd", "planted": "#27ae60"}
 STAMP = "SIMULATED DATA"
+STAMP_GID = "simulated-data-stamp"  # the large mark's gid: it lies over the plot, outside any layout
+STAMP_PT = 36  # the large mark's size, smaller only where it would not fit the figure
 REGIONS = (N_("east"), N_("central"), N_("west"))  # data/provinces.csv regions, translated where shown
 
 
@@ -81,17 +86,263 @@ def apply_font(lang: str | None = None) -> None:
     mpl.rcParams["font.family"] = font_family(lang)
 
 
-def _figure(width: float = 5.2, height: float = 3.6, ncols: int = 1) -> tuple[Any, Any]:
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 10,
+         "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.spines.top": False, "axes.spines.right": False,
+         "axes.grid": True, "grid.alpha": 0.3}
+PAD_IN = 3 / 72  # space between the outermost text and the figure's edge (constrained layout's default)
+
+
+def _figure(width: float = 5.2, height: float = 3.6, ncols: int = 1, *,
+            layout: str | None = None) -> tuple[Any, Any]:
+    """A figure in the book's style with its own Agg canvas, not registered with pyplot.
+
+    ``layout=None`` (the chapter figures): no layout engine; the builder calls :func:`_fit` once the figure
+    is complete, so showing it draws it once. ``"constrained"`` for figures that need constrained layout
+    (a legend outside the axes, an equal-aspect map), drawn once at build time.
+    """
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    mpl.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 10,
-                         "xtick.labelsize": 10, "ytick.labelsize": 10,
-                         "font.family": font_family(), "axes.spines.top": False, "axes.spines.right": False,
-                         "axes.grid": True, "grid.alpha": 0.3})
-    fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
-    axes = fig.subplots(1, ncols)
+    mpl.rcParams.update({**STYLE, "font.family": font_family()})
+    fig = Figure(figsize=(width, height), layout=layout or "none", dpi=100)  # "none" whatever rcParams say
+    _canvas_class()(fig)
+    # a fixed title height spares matplotlib a search at every draw; _fit raises a title over an offset text
+    with mpl.rc_context({"axes.titley": None if layout else 1.0}):
+        axes = fig.subplots(1, ncols)
+    for ax in np.atleast_1d(axes):
+        ax.xaxis.set_major_locator(_in_view_locator())
+        ax.yaxis.set_major_locator(_in_view_locator())
     return fig, axes
+
+
+def _in_view_locator() -> Any:
+    """matplotlib's default tick locator without the ticks beyond the axis limits, which are never drawn
+    but would each be built and updated at every draw."""
+    return _in_view_locator_class()()
+
+
+@functools.cache
+def _in_view_locator_class() -> type:
+    from matplotlib.ticker import AutoLocator
+
+    class InViewLocator(AutoLocator):
+        def __call__(self) -> list[float]:
+            lo, hi = sorted(self.axis.get_view_interval())
+            eps = (hi - lo) * 1e-10
+            return [t for t in super().__call__() if lo - eps <= t <= hi + eps]
+
+    return InViewLocator
+
+
+@functools.cache
+def _canvas_class() -> type:
+    """An Agg canvas whose renderer is shared by every figure of the same size in pixels.
+
+    matplotlib caches the size of each text per renderer; with one renderer for :func:`_fit` and the draw,
+    and for all the figures of a chapter, a tick label or axis label measured once is not measured again.
+    Figures are drawn one at a time (each draw clears the renderer first).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+
+    renderers: dict[tuple[int, int, float], RendererAgg] = {}
+
+    class SharedRendererCanvas(FigureCanvasAgg):
+        def get_renderer(self) -> RendererAgg:
+            w, h = self.get_width_height(physical=True)
+            key = (w, h, self.figure.dpi)
+            if key not in renderers:
+                if len(renderers) >= 8:  # forests vary in height: keep a few sizes only
+                    renderers.clear()
+                renderers[key] = RendererAgg(w, h, self.figure.dpi)
+            self.renderer, self._lastKey = renderers[key], key
+            return self.renderer
+
+    return SharedRendererCanvas
+
+
+def _fit(fig: Any) -> Any:
+    """Place the axes of a one-axes figure so that its tick labels, axis labels, title and texts end
+    :data:`PAD_IN` inside the figure's edges, as constrained layout would, but measured once here instead of
+    at every draw; labels and titles too long for the room they have are wrapped first. The figure has no
+    layout engine and needs no "tight" bounding box, so it is drawn once when shown (the book's kernel
+    passes ``bbox_inches=None`` to the inline backend). Returns ``fig``.
+    """
+    (ax,) = fig.axes
+    renderer = fig.canvas.get_renderer()
+    pad = PAD_IN * fig.dpi
+    edge = _edge_room(fig, renderer, pad)
+    for _i in range(5):
+        locs = (tuple(ax.xaxis.get_majorticklocs()), tuple(ax.yaxis.get_majorticklocs()))
+        _place(ax, renderer, pad, edge)
+        moved = _wrap_to_fit(ax, renderer, pad) | _title_over_offset(ax, renderer)
+        if not moved and locs == (tuple(ax.xaxis.get_majorticklocs()), tuple(ax.yaxis.get_majorticklocs())):
+            break  # same ticks and texts at the new size: the margins measured still hold
+    else:
+        _place(ax, renderer, pad, edge)  # texts changed on the last pass: place the axes for them
+    _freeze_legend(ax, renderer)
+    return fig
+
+
+def _place(ax: Any, renderer: Any, pad: float, edge: tuple[float, float, float, float]) -> None:
+    """Set the axes' position so that what is drawn around it (:func:`_decorations`) ends ``pad`` pixels
+    (plus the ``edge`` room) inside the figure."""
+    fig = ax.get_figure()
+    width, height = fig.bbox.width, fig.bbox.height
+    inner, outer = ax.bbox.frozen(), _decorations(ax, renderer)
+    x0 = pad + edge[0] + max(inner.x0 - outer.x0, 0)
+    x1 = width - pad - edge[2] - max(outer.x1 - inner.x1, 0)
+    y0 = pad + edge[1] + max(inner.y0 - outer.y0, 0)
+    y1 = height - pad - edge[3] - max(outer.y1 - inner.y1, 0)
+    ax.set_position([x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height])
+
+
+def _title_over_offset(ax: Any, renderer: Any) -> bool:
+    """Raise the titles above the y axis' offset text ("1e6") where they would overlap it (what matplotlib
+    does at every draw for a title left at its automatic height; :func:`_figure` fixes the height); True
+    when a title moved."""
+    off = ax.yaxis.get_offset_text()
+    if not (off.get_visible() and off.get_text()):
+        return False
+    top = off.get_window_extent(renderer).y1
+    moved = False
+    for t in (ax.title, *_side_titles(ax)):
+        b = t.get_window_extent(renderer)
+        if t.get_text() and b.overlaps(off.get_window_extent(renderer)):
+            t.set_y(t.get_position()[1] + (top - b.y0 + 2) / ax.bbox.height)
+            moved = True
+    return moved
+
+
+def _freeze_legend(ax: Any, renderer: Any) -> None:
+    """Pin the legend where matplotlib puts it at the final layout (for ``loc="best"``: searched once here
+    instead of twice at every draw)."""
+    leg = ax.get_legend()
+    if leg is None:
+        return
+    b, a = leg.get_window_extent(renderer), leg.get_bbox_to_anchor()
+    leg.set_loc(((b.x0 - a.x0) / a.width, (b.y0 - a.y0) / a.height))
+
+
+def _decorations(ax: Any, renderer: Any) -> Any:
+    """Bounding box (display units) of what is drawn around the axes: both axes' tick labels and labels, the
+    titles' height, texts and annotations (legends are placed inside the axes; titles and axis labels are
+    wrapped to the room they have, see :func:`_wrap_to_fit`)."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    titles = (ax.title, *_side_titles(ax))
+    boxes = [ax.xaxis.get_tightbbox(renderer, for_layout_only=True),
+             ax.yaxis.get_tightbbox(renderer, for_layout_only=True), ax.bbox]
+    for t in ax.get_children():
+        if isinstance(t, Text) and t.get_visible() and t.get_text():
+            b = t.get_window_extent(renderer)
+            boxes.append(Bbox([[ax.bbox.x0, b.y0], [ax.bbox.x1, b.y1]]) if t in titles else b)
+    return Bbox.union([b for b in boxes if b is not None and b.width > 0 and np.isfinite(b.extents).all()])
+
+
+def _edge_room(fig: Any, renderer: Any, pad: float) -> tuple[float, float, float, float]:
+    """Room (left, bottom, right, top, in pixels) taken by figure-level texts and legends at an edge (the
+    stamp's vertical note, a legend under the plot), so the axes and their labels stay clear of them. The
+    stamp itself lies over the plot."""
+    room = [0.0, 0.0, 0.0, 0.0]
+    texts = [t for t in fig.texts if t.get_text() and t.get_gid() != STAMP_GID]
+    for t in (a for a in [*texts, *fig.legends] if a.get_visible()):
+        b = t.get_window_extent(renderer)
+        gaps = (b.x1, b.y1, fig.bbox.width - b.x0, fig.bbox.height - b.y0)  # room to each edge
+        side = int(np.argmin(gaps))
+        room[side] = max(room[side], gaps[side] + pad)
+    return room[0], room[1], room[2], room[3]
+
+
+def _wrap_to_fit(ax: Any, renderer: Any, pad: float) -> bool:
+    """Wrap the y label to the axes' height, the x label and the titles to the figure's width, when they
+    are longer; True when a text changed (the layout is measured again)."""
+    fig = ax.get_figure()
+    x_mid = ax.bbox.x0 + ax.bbox.width / 2
+    changed = False
+    for label, room, vertical in ((ax.yaxis.label, ax.bbox.height, True),
+                                  (ax.xaxis.label, 2 * min(x_mid - pad, fig.bbox.width - pad - x_mid), False)):
+        if label.get_text() and label.get_visible():
+            changed |= _rewrap(label, renderer, room, vertical)
+    for t in (ax.title, *_side_titles(ax)):
+        if not t.get_text():
+            continue
+        ha = t.get_horizontalalignment()
+        room = {"left": fig.bbox.width - pad - ax.bbox.x0, "right": ax.bbox.x1 - pad}.get(
+            ha, 2 * min(x_mid - pad, fig.bbox.width - pad - x_mid))
+        changed |= _rewrap(t, renderer, room, vertical=False)
+    return changed
+
+
+def _side_titles(ax: Any) -> tuple[Any, ...]:
+    """The left and right titles of ``ax`` (``set_title(loc=...)``), where matplotlib keeps them."""
+    return tuple(t for t in (getattr(ax, "_left_title", None), getattr(ax, "_right_title", None)) if t is not None)
+
+
+def _rewrap(text: Any, renderer: Any, room: float, vertical: bool) -> bool:
+    """Wrap ``text`` (a matplotlib Text) to fewer characters a line when its extent along its reading
+    direction exceeds ``room`` pixels; True when its text changed."""
+    b = text.get_window_extent(renderer)
+    length = b.height if vertical else b.width
+    if length <= room:
+        return False
+    s = text.get_text()
+    longest = max(_columns(line) for line in s.split("\n"))
+    width = max(8, int(longest * room / length) - 1)
+    new = _wrap(s.replace("\n", " ") if not _has_wide(s) else s.replace("\n", ""), width)
+    if new == s:
+        return False
+    text.set_text(new)
+    return True
+
+
+def _has_wide(s: str) -> bool:
+    import unicodedata
+
+    return any(unicodedata.east_asian_width(c) in "WF" for c in s)
+
+
+def _columns(s: str) -> int:
+    """Display width of ``s`` in columns: a Chinese character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+_NO_LINE_START = set("，。、；：？！）》」』】,.;:?!)%")
+
+
+def _wrap(text: str, width: int) -> str:
+    """Wrap ``text`` at ``width`` columns: Latin text at spaces (as :func:`textwrap.fill`), Chinese text
+    between characters (two columns each, no line starting with closing punctuation)."""
+    import textwrap
+
+    if not _has_wide(text):
+        return textwrap.fill(text, width)
+    lines: list[str] = []
+    line = ""
+    for token in _tokens(text, width):
+        if line and _columns(line + token.rstrip()) > width and token[0] not in _NO_LINE_START:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        else:
+            line += token
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _tokens(text: str, width: int) -> list[str]:
+    """Breakable pieces of mixed Chinese and Latin text: the words between spaces (with the spaces after
+    them), and a word too long for a line cut into its characters (each Latin run kept whole)."""
+    import re
+
+    out: list[str] = []
+    for word in re.findall(r"\S+\s*|\s+", text):
+        if _columns(word.rstrip()) <= width or not _has_wide(word):
+            out.append(word)
+        else:
+            out += re.findall(r"[^\s\u2e80-\u9fff\uff00-\uffef\u3000-\u303f]+\s*|\S\s*", word)
+    return out
 
 
 def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str | None = None) -> Any:
@@ -109,8 +360,8 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str 
         target.text(0.99, 0.02, text, transform=target.transAxes, ha="right", va="bottom",
                     fontsize=10, color="#b00020", alpha=0.8, fontweight="bold")
         return target
-    target.text(0.5, 0.5, text, ha="center", va="center", rotation=25, fontsize=36, color="#c0392b",
-                alpha=0.16, fontweight="bold", zorder=100)
+    target.text(0.5, 0.5, text, ha="center", va="center", rotation=25, fontsize=_stamp_size(target, text),
+                color="#c0392b", alpha=0.16, fontweight="bold", zorder=100, gid=STAMP_GID)
     if note:
         target.text(0.999, 0.5, _("Simulated data: shows the method, not the reform's real effect"),
                     ha="right", va="center", rotation=90, fontsize=10, color="#c0392b")
@@ -121,24 +372,43 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str 
     return target
 
 
+def _stamp_size(fig: Any, text: str, angle: float = 25.0) -> float:
+    """Font size of the large mark: :data:`STAMP_PT`, or less where the mark turned by ``angle`` degrees
+    would cross the edge of a short figure (it is then drawn whole, not cut)."""
+    w, h = _text_size(text, tuple(font_family()), STAMP_PT, "bold")
+    a = np.radians(angle)
+    room_w, room_h = (fig.get_size_inches() - 2 * PAD_IN) * 72
+    return STAMP_PT * min(1.0, room_w / (w * np.cos(a) + h * np.sin(a)), room_h / (w * np.sin(a) + h * np.cos(a)))
+
+
+@functools.lru_cache(maxsize=64)
+def _text_size(text: str, family: tuple[str, ...], size: float, weight: str) -> tuple[float, float]:
+    """Width and height (points) of one line of text, without a renderer."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(family=list(family), size=size, weight=weight)
+    w, h, _d = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return w, h
+
+
 def _finish(fig: Any, simulated: bool) -> Any:
-    """Wrap long titles so the figure keeps its phone-column width, then stamp it if simulated."""
+    """Wrap long titles so the figure keeps its phone-column width, stamp it if simulated, lay it out."""
     import textwrap
 
     for ax in fig.axes:
         t = ax.get_title()
         if len(t) > 46:
             ax.set_title(textwrap.fill(t, 46))
-    return stamp(fig, simulated)
+    return _fit(stamp(fig, simulated))
 
 
 def _legend(ax: Any, loc: str = "best", width: int = 34, **kw: Any) -> None:
-    """A legend whose labels are wrapped at ``width`` characters, so it stays inside a phone-width figure."""
-    import textwrap
-
+    """A legend whose labels are wrapped at ``width`` columns (a Chinese character takes two), so it stays
+    inside a phone-width figure."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, [textwrap.fill(lb, width) for lb in labels], loc=loc, **kw)
+        ax.legend(handles, [_wrap(lb, width) for lb in labels], loc=loc, **kw)
 
 
 def _ylabel(outcome: str) -> str:
@@ -291,9 +561,9 @@ def forest(estimates: pd.DataFrame, label_col: str = "label", simulated: bool = 
     if "planted" in e and e["planted"].notna().any():
         ax.plot(e["planted"], y, "D", mfc="none", color=PALETTE["planted"], ms=7, label=_("Planted effect"))
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, e[label_col].tolist(), fontsize=10)
+    ax.set_yticks(y, [_wrap(str(lb), 30) for lb in e[label_col]], fontsize=10)
     ax.set_title(_("Estimates across cases") if title is None else title)
-    ax.legend(loc="lower right", fontsize=10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", fontsize=10, frameon=False)  # under the rows
     return _finish(fig, simulated)
 
 
@@ -305,8 +575,10 @@ def _with_gaps(years: pd.Series, values: pd.Series, span: range) -> tuple[np.nda
     return full.index.to_numpy(), full.to_numpy()
 
 
-def _events(ax: Any, events: pd.DataFrame | None) -> None:
-    """Vertical lines at reform years: the national pilot in black, the case provinces in grey."""
+def _events(ax: Any, events: pd.DataFrame | None, span: range, axes_width: float = 4.0) -> None:
+    """Vertical lines at reform years: the national pilot in black, the case provinces in grey; names to the
+    right of their line, or to its left where they would pass the end of ``span`` (``axes_width``: the plot's
+    approximate width in inches, to measure the names in years)."""
     if events is None or events.empty:
         return
     for i, (year, g) in enumerate(events.groupby("year", sort=True)):
@@ -317,8 +589,11 @@ def _events(ax: Any, events: pd.DataFrame | None) -> None:
         names = ", ".join((_("national pilot") if p == "national" else _province(p) + (_(" (assumed)")
                                                                                      if "assumed" in str(b) else ""))
                           for p, b in zip(g["province"], basis, strict=True))
-        ax.annotate(names, (year + 0.08, 0.98 - 0.07 * (i % 3)), xycoords=("data", "axes fraction"),
-                    fontsize=10, va="top", rotation=0, color="black" if national else "#555555")
+        years = _text_size(names, tuple(font_family()), 10, "normal")[0] / 72 * (len(span) / axes_width)
+        left = year + 0.08 + years > span.stop - 0.5
+        ax.annotate(names, (year - 0.08 if left else year + 0.08, 0.98 - 0.07 * (i % 3)),
+                    xycoords=("data", "axes fraction"), fontsize=10, va="top", ha="right" if left else "left",
+                    rotation=0, color="black" if national else "#555555")
 
 
 def observed_national(series: dict[str, pd.DataFrame], events: pd.DataFrame | None = None,
@@ -336,12 +611,12 @@ def observed_national(series: dict[str, pd.DataFrame], events: pd.DataFrame | No
         if len(missing):
             ax.plot(missing, np.full(len(missing), np.nanmin(y)), ls="none", marker="|", ms=10,
                     color="#95a5a6", label=_("not published (gap)"))
-        _events(ax, events)
+        _events(ax, events, span)
         ax.set_ylabel(label)
         ax.set_xlim(span.start - 0.5, span.stop - 0.5)
         ax.legend(loc="lower right", fontsize=10)
     axes[-1].set_xlabel(_("Year"))
-    fig.suptitle(_("China: observed national series (published figures; gaps not filled)"), fontsize=12)
+    fig.suptitle(_wrap(_("China: observed national series (published figures; gaps not filled)"), 52), fontsize=12)
     return fig
 
 
@@ -349,8 +624,7 @@ def _stack(n: int) -> tuple[Any, Any]:
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    _figure()  # the shared style
-    mpl.rcParams.update({"axes.grid": True})
+    mpl.rcParams.update({**STYLE, "font.family": font_family()})
     fig = Figure(figsize=(PHONE_WIDTH, 2.3 * n + 0.6), layout="constrained", dpi=100)
     return fig, fig.subplots(n, 1, sharex=True)
 
@@ -363,14 +637,14 @@ def observed_shares(national: pd.DataFrame, beijing: pd.DataFrame, events: pd.Da
     ax.plot(x, y, color=PALETTE["national"], lw=2, marker="o", ms=5, label=_("China (published)"))
     xb, yb = _with_gaps(beijing["year"], beijing["value"], span)
     ax.plot(xb, yb, color=PALETTE["treated"], lw=2, marker="s", ms=5, label=_("Beijing (derived from published counts)"))
-    _events(ax, events)
+    _events(ax, events, span)
     ax.set_xlim(span.start - 0.5, span.stop - 0.5)
     ax.set_ylim(0, 100)
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_("Primary-care share of visits (%)"))
     ax.set_title(_("Primary-care share of visits: only the years published"))
     ax.legend(loc="lower left", fontsize=10)
-    return fig
+    return _fit(fig)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -398,8 +672,19 @@ def min_text_px(fig: Any, shown_width_px: float = 390.0) -> float:
     return min(sizes) * shown_width_px / (width_in * 72.0) if sizes else float("inf")
 
 
-def _reader_figure(height: float, width: float = PHONE_WIDTH) -> tuple[Any, Any]:
-    fig, ax = _figure(width, height)
+def overflow_px(fig: Any) -> float:
+    """How far (pixels) anything drawn on ``fig`` reaches past its edges; 0 when all of it is inside.
+
+    The book shows figures uncropped (the kernel passes ``bbox_inches=None`` to the inline backend), so what
+    reaches past an edge would be cut off.
+    """
+    fig.draw_without_rendering()  # runs a layout engine where there is one; places titles, labels, legends
+    b = fig.get_tightbbox().transformed(fig.dpi_scale_trans)  # inches to pixels
+    return max(0.0, -b.x0, -b.y0, b.x1 - fig.bbox.width, b.y1 - fig.bbox.height)
+
+
+def _reader_figure(height: float, width: float = PHONE_WIDTH, layout: str | None = "constrained") -> tuple[Any, Any]:
+    fig, ax = _figure(width, height, layout=layout)
     return fig, ax
 
 
@@ -630,7 +915,7 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
     d = d.sort_values(outcome).reset_index(drop=True)
     status_col = f"{outcome}_status"
     simulated = bool(status_col not in d.columns or d[status_col].eq("simulated").any())
-    fig, ax = _reader_figure(height=2.3)
+    fig, ax = _reader_figure(height=2.3, layout=None)
     ax.grid(axis="y", visible=False)
     ax.spines["left"].set_visible(False)
     ax.set_yticks([])
@@ -665,7 +950,7 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
         stamp(ax)
         ax.texts[-1].set_fontsize(MIN_FONT_PT)  # the project's stamp, at the phone-legible size
         stamp(fig, note=False)
-    return fig
+    return _fit(fig)
 
 
 def save_svg(fig: Any, path: Any) -> None:
