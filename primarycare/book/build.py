@@ -72,7 +72,10 @@ JOURNAL = GENERATED / ".transaction.json"  # a case run's write-ahead journal (p
 ZH_BOOK = GENERATED / "zh" / "book"  # the Chinese edition's source tree (pages copied, chapters executed in Chinese)
 SITE_WORK_ZH = GENERATED / "site_zh"  # its persistent Sphinx work dir; its HTML goes to book/_build/html/zh
 EDITIONS = ("en", "zh")
-KERNEL_ARGS = ["--matplotlib=inline"]  # figures display inline whatever MPLBACKEND says (no magic in notebooks)
+# figures display inline whatever MPLBACKEND says (no magic in notebooks), uncropped: the book's figures fit
+# their canvas (primarycare.report.plots lays them out; tests/test_case.py checks nothing overflows), so the
+# inline backend draws each once instead of twice for a "tight" crop
+KERNEL_ARGS = ["--matplotlib=inline", "--InlineBackend.print_figure_kwargs={'bbox_inches': None}"]
 
 
 @dataclass
