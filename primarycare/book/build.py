@@ -327,7 +327,9 @@ def execute(job: Job) -> dict[str, Any]:
         try:
             pm.execute_notebook(str(job.source), str(stage / job.output.name), parameters=params,
                                 kernel_name="python3", cwd=str(job.source.parent), progress_bar=False,
-                                log_output=False, extra_arguments=KERNEL_ARGS, **engine)
+                                log_output=False, extra_arguments=KERNEL_ARGS,
+                                request_save_on_cell_execute=False,  # written once at the end (or on error),
+                                **engine)                            # not twice per cell
         except BaseException:
             if warm is not None:  # its state is unknown after a failure: the next notebook gets a new kernel
                 _WARM.pop("kernel", None)
