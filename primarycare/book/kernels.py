@@ -28,6 +28,7 @@ import nothing heavy at module level.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -130,7 +131,13 @@ class WarmKernel:
         self.km = AsyncKernelManager(kernel_name="python3")
         run_sync(self.km.start_kernel)(extra_arguments=list(extra_arguments or []), cwd=cwd or os.getcwd())
         self.used = 0
+        # one client for the kernel's life: a new client waits for the kernel and drains its output channel
+        # (about 0.2 s) before every notebook
+        self.kc = self.km.client()
+        self.kc.allow_stdin = False
         try:
+            self.kc.start_channels()
+            run_sync(self.kc.wait_for_ready)(timeout=startup_timeout)
             self.run(f"from primarycare.book.kernels import prepare as _p; _p({WARM_MODULES!r}); del _p",
                      timeout=startup_timeout)
         except BaseException:
@@ -142,17 +149,11 @@ class WarmKernel:
         from jupyter_core.utils import run_sync
 
         async def go() -> dict[str, Any]:
-            kc = self.km.client()
-            kc.start_channels()
-            try:
-                await kc.wait_for_ready(timeout=timeout)
-                msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-                while True:
-                    reply = await kc.get_shell_msg(timeout=timeout)
-                    if reply["parent_header"].get("msg_id") == msg_id:
-                        return reply["content"]
-            finally:
-                kc.stop_channels()
+            msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            while True:
+                reply = await self.kc.get_shell_msg(timeout=timeout)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return reply["content"]
 
         content = run_sync(go)()
         if content.get("status") != "ok":
@@ -166,6 +167,8 @@ class WarmKernel:
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 
+        with contextlib.suppress(Exception):
+            self.kc.stop_channels()
         try:
             if self.km.has_kernel:
                 run_sync(self.km.shutdown_kernel)(now=True)
@@ -195,8 +198,9 @@ def _engine_class() -> type:
     class WarmClient(PapermillNotebookClient):
         """Papermill's client on a running kernel: :func:`fresh_state` first, then the cells."""
 
-        def __init__(self, nb_man: Any, reset_code: str = "", **kw: Any) -> None:
+        def __init__(self, nb_man: Any, reset_code: str = "", kc: Any = None, **kw: Any) -> None:
             super().__init__(nb_man, **kw)
+            self.kc = kc  # the kernel's own client (nbclient makes one when None)
             self.reset_code = reset_code
 
         def papermill_execute_cells(self) -> None:
@@ -217,7 +221,7 @@ def _engine_class() -> type:
             warm: WarmKernel = kwargs.pop("warm")
             cwd = kwargs.pop("warm_cwd", None) or os.getcwd()
             kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
-            client = WarmClient(nb_man, km=warm.km, reset_code=(
+            client = WarmClient(nb_man, km=warm.km, kc=warm.kc, reset_code=(
                 f"from primarycare.book.kernels import fresh_state as _f; _f({str(cwd)!r})"),
                 timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
                 log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
@@ -225,7 +229,5 @@ def _engine_class() -> type:
                 return client.execute()
             finally:
                 warm.used += 1
-                if client.kc is not None:
-                    client.kc.stop_channels()
 
     return WarmEngine
