@@ -6,8 +6,11 @@ one: no executed notebook, no Sphinx work dir, no wheel. In that copy, one after
 
 1. the clean full build, both editions (``python scripts/build_book.py``); target under 60 s on 2 cores;
 2. a rebuild with nothing changed (nothing is executed, Sphinx is skipped);
-3. one case chapter, ``--only anhui --force --no-site --lang en`` (the whole command, and the Anhui
-   notebook alone as Papermill timed it: kernel reset, cells and saving); target at most 8 s.
+3. one case chapter, ``--only anhui --force --no-site --lang en``: the whole command (which also starts
+   Python, plans, and re-runs the synthesis chapter that reads the case), and the Anhui notebook as
+   Papermill timed it (kernel reset, cells and saving);
+4. the Anhui chapter as a build worker runs it, timed inside that process: its kernel's start, the
+   imports, and the notebook; the issue's target (at most 8 s) is for this.
 
 Each row is one run: on a shared machine the wall-clock time includes waiting for a core, so run it on
 an idle machine. The copy is deleted afterwards.
@@ -70,6 +73,41 @@ def _papermill_seconds(notebook: Path) -> float:
     return float(meta.get("duration") or float("nan"))
 
 
+_CHAPTER_SCRIPT = """
+import json, os, sys, time
+t0 = time.perf_counter()
+from primarycare.book import build as bb
+from primarycare.case import config
+job = next(j for j in bb.keyed_plan(config.load_cases(), None) if j.name == "case anhui")
+err = os.dup(2)
+bb.start_warm_kernel()  # what a build worker does first: start its kernel, import the libraries in it
+t1 = time.perf_counter()
+res = bb.execute(job)
+t2 = time.perf_counter()
+os.dup2(err, 2)
+kernel = bb._WARM.pop("kernel", None)
+if kernel is not None:
+    kernel.shutdown()
+print(json.dumps({"ok": res["ok"], "error": res.get("error"), "kernel": t1 - t0, "notebook": t2 - t1}))
+"""
+
+
+def _chapter_alone(repo: Path) -> dict[str, float]:
+    """The Anhui chapter as one build worker runs it, timed inside that process: the kernel's start and
+    imports (:func:`primarycare.book.build.start_warm_kernel`) and the notebook
+    (:func:`primarycare.book.build.execute`)."""
+    from .. import paths
+
+    env = {k: v for k, v in os.environ.items() if k != "PRIMARYCARE_DATA"}
+    env.update(PYTHONPATH=str(repo), PRIMARYCARE_SEEDS=str(paths.SEEDS), PRIMARYCARE_REFERENCE=str(paths.REFERENCE))
+    proc = subprocess.run([sys.executable, "-c", _CHAPTER_SCRIPT], cwd=repo, capture_output=True, text=True,
+                          env=env)
+    out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 and proc.stdout.strip() else {}
+    if not out.get("ok"):
+        raise RuntimeError(f"the Anhui chapter failed in {repo}: {out.get('error') or proc.stderr[-2000:]}")
+    return out
+
+
 def rows() -> list[dict]:
     """The three builds (see the module docstring) as table rows: task, seconds, target_s."""
     out = []
@@ -85,7 +123,12 @@ def rows() -> list[dict]:
         chapter = _build(repo, "--only", "anhui", "--force", "--no-site", "--lang", "en")
         out.append({"task": "one case chapter: --only anhui --force --no-site --lang en (whole command)",
                     "seconds": chapter, "target_s": TARGETS["chapter"]})
-        out.append({"task": "  the Anhui notebook alone (Papermill's duration)",
+        out.append({"task": "  of which the Anhui notebook (Papermill's duration)",
                     "seconds": _papermill_seconds(repo / "book" / "cases" / "anhui.ipynb"),
-                    "target_s": TARGETS["chapter"]})
+                    "target_s": float("nan")})
+        alone = _chapter_alone(repo)
+        out.append({"task": "the Anhui chapter in a build worker: kernel start, imports, notebook",
+                    "seconds": alone["kernel"] + alone["notebook"], "target_s": TARGETS["chapter"]})
+        out.append({"task": "  of which kernel start and imports", "seconds": alone["kernel"],
+                    "target_s": float("nan")})
     return out
