@@ -88,9 +88,9 @@ def test_jobs_wait_for_what_they_read(tmp_path):
     case2 = bb.Job("case guizhou", "case", tmp_path / "a.ipynb", tmp_path / "g.ipynb", results_dir=tmp_path / "g")
     primer = bb.Job("primer 01", "primer", tmp_path / "p.ipynb", tmp_path / "p.ipynb")
     synth = bb.Job("synthesis", "synthesis", tmp_path / "s.ipynb", tmp_path / "s.ipynb")
-    zh_case = bb.Job("zh case anhui", "case", tmp_path / "a.ipynb", tmp_path / "za.ipynb")
-    zh_synth = bb.Job("zh synthesis", "synthesis", tmp_path / "s.ipynb", tmp_path / "zs.ipynb")
-    zh_primer = bb.Job("zh primer 01", "primer", tmp_path / "p.ipynb", tmp_path / "zp.ipynb")
+    zh_case = bb.Job("zh case anhui", "case", tmp_path / "a.ipynb", tmp_path / "za.ipynb", lang="zh")
+    zh_synth = bb.Job("zh synthesis", "synthesis", tmp_path / "s.ipynb", tmp_path / "zs.ipynb", lang="zh")
+    zh_primer = bb.Job("zh primer 01", "primer", tmp_path / "p.ipynb", tmp_path / "zp.ipynb", lang="zh")
     deps = bb._dependencies([case, case2, primer, synth, zh_case, zh_synth, zh_primer])
     assert deps["case anhui"] == set() and deps["primer 01"] == set() and deps["zh primer 01"] == set()
     assert deps["synthesis"] == deps["zh synthesis"] == {"case anhui", "case guizhou"}
@@ -225,7 +225,7 @@ def test_book_notebooks_give_the_same_outputs_in_a_reused_kernel(worker, tmp_pat
 def test_the_build_starts_only_as_many_workers_as_can_run_at_once(tmp_path):
     def job(name, kind, results=True):
         return bb.Job(name, kind, tmp_path / "s.ipynb", tmp_path / f"{name}.ipynb",
-                      results_dir=tmp_path / name if results else None)
+                      results_dir=tmp_path / name if results else None, lang=name[:2] if name[:3] == "zh " else "en")
 
     one_case = [job("case anhui", "case"), job("synthesis", "synthesis", False)]
     assert bb.parallel_width(one_case) == 1  # the synthesis waits for the case: one warm kernel is enough

@@ -864,12 +864,12 @@ def _dependencies(todo: list[Job]) -> dict[str, set[str]]:
     """What each job waits for, among ``todo``: a synthesis (either edition) reads every case's saved result,
     so it waits for the English case runs; a Chinese case chapter reads its English run's result."""
     names = {j.name for j in todo}
-    en_cases = {j.name for j in todo if j.kind == "case" and j.results_dir is not None}
+    en_cases = {j.name for j in todo if j.kind == "case" and j.lang == "en"}
     deps: dict[str, set[str]] = {}
     for j in todo:
         if j.kind == "synthesis":
             deps[j.name] = set(en_cases)
-        elif j.kind == "case" and j.results_dir is None:  # another edition's chapter: "zh case anhui"
+        elif j.kind == "case" and j.lang != "en":  # another edition's chapter: "zh case anhui"
             english = j.name.split(" ", 1)[1]
             deps[j.name] = {english} & names
         else:
@@ -895,11 +895,11 @@ def parallel_width(todo: list[Job]) -> int:
     return max(counts.values(), default=0)
 
 
-def _passed(check: Future) -> Future:
-    """A future that is True when ``check`` returned without raising, False when it raised."""
-    out: Future = Future()
-    check.add_done_callback(lambda f: out.set_result(f.exception() is None))
-    return out
+def save_cache(cache: dict[str, Any]) -> None:
+    """Write the build cache (keys of executed notebooks and built sites, checks' answers, timings)."""
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    with atomic_write(CACHE_FILE) as fh:
+        json.dump(cache, fh, indent=1, sort_keys=True)
 
 
 def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str],
@@ -907,8 +907,8 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     """Execute ``todo`` on ``pool``, each job once the jobs it reads have finished (:func:`_dependencies`);
     record the keys of the successful ones. Without ``keep_going`` the first failure stops what has not
     started; with it, a job whose English run failed is skipped and the rest run. ``gates``: an edition's
-    jobs start only once its future (the edition's check, running meanwhile) has returned True; on False
-    or an exception they are dropped (the caller reports why)."""
+    jobs start only once its future (the edition's check, running meanwhile) has returned; when it raised
+    they are dropped (the caller reports why)."""
     from tqdm import tqdm
 
     gates = dict(gates or {})
@@ -928,7 +928,7 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
             if not gate.done():
                 continue
             del gates[lang]
-            if gate.exception() is None and gate.result():
+            if gate.exception() is None:
                 continue
             dropped = [n for n, j in waiting.items() if j.lang == lang]
             for n in dropped:
@@ -944,7 +944,7 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
         for name, job in ready:
             if deps[name] <= finished:
                 del waiting[name]
-                if job.kind == "case" and job.results_dir is None and deps[name] & failed:
+                if job.kind == "case" and job.lang != "en" and deps[name] & failed:
                     finished.add(name)  # its English run failed (--keep-going): nothing to translate
                     bar.update(1)
                     continue
@@ -975,9 +975,7 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
         submit_ready()
     bar.close()
     cache["_seconds"] = seconds
-    GENERATED.mkdir(parents=True, exist_ok=True)
-    with atomic_write(CACHE_FILE) as fh:
-        json.dump(cache, fh, indent=1, sort_keys=True)
+    save_cache(cache)
     return failures
 
 
@@ -1048,9 +1046,7 @@ def _build(args: argparse.Namespace) -> int:
                 try:
                     check_edition("zh", cache, getattr(args, "allow_untranslated", False))
                 finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
-                    GENERATED.mkdir(parents=True, exist_ok=True)
-                    with atomic_write(CACHE_FILE) as fh:
-                        json.dump(cache, fh, indent=1, sort_keys=True)
+                    save_cache(cache)
             except UserInputError as e:
                 if langs == ("zh",):
                     raise
@@ -1065,7 +1061,7 @@ def _build(args: argparse.Namespace) -> int:
                   + (" once its catalogue check has passed" if gates else "")
                   + " (case chapters from their saved results: nothing is re-estimated).")
         if pool is not None and (todo or zh_todo):
-            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, {k: _passed(v) for k, v in gates.items()})
+            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, gates)
         if "zh" in gates:
             try:
                 gates["zh"].result()
@@ -1073,9 +1069,7 @@ def _build(args: argparse.Namespace) -> int:
                 zh_refused, langs, zh_todo = str(e), ("en",), []
                 print("The Chinese edition was not built (its check failed; reason at the end).", file=sys.stderr)
             finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
-                GENERATED.mkdir(parents=True, exist_ok=True)
-                with atomic_write(CACHE_FILE) as fh:
-                    json.dump(cache, fh, indent=1, sort_keys=True)
+                save_cache(cache)
         workers_stack.close()  # the workers and their kernels stop (the wheel build goes on)
         if failures and not args.keep_going:
             print("\n".join(["Build stopped: the previous chapters and site are unchanged."]
@@ -1092,15 +1086,14 @@ def _build(args: argparse.Namespace) -> int:
         prepare_zh_tree(list(all_cases))
     if not args.no_site:
         th = theme_hash()
-        rebuilt = []
         hashes = {"en": lambda: site_hash() + readers.generated_hash(), "zh": zh_site_hash}
-        todo_site: dict[str, bool] = {}
-        keys: dict[str, str] = {}
+        todo_site: dict[str, bool] = {}  # edition -> rewrite every page
+        keys: dict[str, tuple[str, str]] = {}  # edition -> (cache entry, its sources' hash)
         for lang in langs:
             tag = "_site" if lang == "en" else f"_site_{lang}"
             work = SITE_WORK if lang == "en" else _zh_work()
-            keys[lang] = h = hashes[lang]()
-            if (not args.force and cache.get(tag) == h and (work / "_build" / "html" / "index.html").exists()
+            keys[lang] = (tag, hashes[lang]())
+            if (not args.force and cache.get(tag) == keys[lang][1] and (work / "_build" / "html" / "index.html").exists()
                     and (SITE / "index.html").exists() and (lang == "en" or (SITE / lang / "index.html").exists())):
                 continue
             todo_site[lang] = args.force or cache.get(f"_theme_{lang}") != th
@@ -1109,12 +1102,10 @@ def _build(args: argparse.Namespace) -> int:
                   "jupyter-book (execution off) ...")
             build_editions(todo_site)
             for lang in todo_site:
-                cache["_site" if lang == "en" else f"_site_{lang}"], cache[f"_theme_{lang}"] = keys[lang], th
-                rebuilt.append(lang)
-        if rebuilt:
+                tag, h = keys[lang]
+                cache[tag], cache[f"_theme_{lang}"] = h, th
             assemble_site()
-            with atomic_write(CACHE_FILE) as fh:
-                json.dump(cache, fh, indent=1, sort_keys=True)
+            save_cache(cache)
         else:
             print("Site sources unchanged: Sphinx build skipped.")
         readers.publish_downloads(SITE)  # also when Sphinx was skipped: the wheel may be newer than the pages
