@@ -360,6 +360,20 @@ def recover(journal: str | os.PathLike) -> dict[str, Any] | None:
 # readable file-system errors
 
 
+def versions(*paths: str | os.PathLike) -> tuple:
+    """Each file's path, modification time (ns) and size (just the path when it is missing): a key for a
+    cache that must be recomputed when one of the files changes."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            out.append((str(p),))
+        else:
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
 def describe_os_error(e: OSError) -> str:
     """One sentence saying what went wrong with which file, and what to do (for a user-facing message)."""
     name = e.filename if e.filename is not None else "a file"

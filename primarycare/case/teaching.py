@@ -42,12 +42,11 @@ class TeachingData:
 def _cases() -> dict[str, Any]:
     """``load_cases()``, validated once while ``data/cases.yml`` and ``data/policies.csv`` are unchanged (a
     lesson draws dozens of panels in a loop; the cases do not change between draws)."""
+    from ..files import versions
     from ..paths import DATA
     from . import config as cases
 
-    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else str(p)
-                  for p in (cases.CASES_FILE, DATA / "policies.csv"))
-    return dict(_cases_for(stamp))
+    return dict(_cases_for(versions(cases.CASES_FILE, DATA / "policies.csv")))
 
 
 @functools.lru_cache(maxsize=1)

@@ -375,8 +375,9 @@ class SimulatedPanel:
 
 def _settings_stamp() -> tuple:
     """Which settings files :func:`_file_settings` read, and their versions (path, mtime, size)."""
-    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else str(p)
-                 for p in (CONFIG_FILE, DATA / "policies.csv", DATA / "provinces.csv"))
+    from ..files import versions
+
+    return versions(CONFIG_FILE, DATA / "policies.csv", DATA / "provinces.csv")
 
 
 @lru_cache(maxsize=2)
