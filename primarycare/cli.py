@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -41,8 +42,16 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     sys.exit(code or 0)
 
 
+#: Commands that compute estimates in this process or in processes forked from it: numpy's BLAS is kept to
+#: one thread there, as in the notebooks' kernels (primarycare.book.build), so both compute the same bits.
+SINGLE_THREADED = ("build", "case")
+
+
 def command(name: str) -> Callable[[list[str] | None], int | None]:
     """The ``main`` function of command ``name`` (imported on demand, so ``--help`` stays fast)."""
+    if name in SINGLE_THREADED and "numpy" not in sys.modules:  # read once, when numpy loads its BLAS
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
     return importlib.import_module(COMMANDS[name][0]).main
 
 

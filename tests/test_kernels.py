@@ -235,3 +235,167 @@ def test_the_build_starts_only_as_many_workers_as_can_run_at_once(tmp_path):
             job("synthesis", "synthesis", False)]
     assert bb.parallel_width(full) == 3
     assert bb.parallel_width([]) == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# analyses run ahead of their chapters (build.estimate)
+
+
+def _jobs(tmp_path):
+    def job(name, kind, results=None, lang="en", params=None):
+        return bb.Job(name, kind, tmp_path / "s.ipynb", tmp_path / f"{name}.ipynb", dict(params or {}),
+                      results_dir=results, lang=lang)
+
+    return {"case": job("case anhui", "case", tmp_path / "results" / "anhui"),
+            "zh_case": job("zh case anhui", "case", lang="zh", params={"results_dir": str(tmp_path / "kept")}),
+            "synth": job("synthesis", "synthesis"), "zh_synth": job("zh synthesis", "synthesis", lang="zh"),
+            "primer": job("primer 01", "primer")}
+
+
+def test_case_chapters_of_both_editions_wait_for_the_analysis_run_ahead(tmp_path):
+    j = _jobs(tmp_path)
+    deps = bb._dependencies(list(j.values()), ahead=True)
+    assert deps["case anhui"] == deps["zh case anhui"] == {"analysis anhui"}
+    assert deps["synthesis"] == deps["zh synthesis"] == {"case anhui"}
+    assert deps["primer 01"] == set()
+    # without it, the Chinese chapter reads the English run's saved result
+    assert bb._dependencies(list(j.values()))["zh case anhui"] == {"case anhui"}
+    # the analysis takes no worker: one chapter and its synthesis need one kernel, both editions two
+    assert bb.parallel_width([j["case"], j["synth"]], ahead=True) == 1
+    assert bb.parallel_width([j["case"], j["synth"], j["zh_case"], j["zh_synth"]], ahead=True) == 2
+
+
+def test_kernels_import_only_what_rendering_needs_when_nothing_else_runs(tmp_path):
+    j = _jobs(tmp_path)
+    assert bb.warm_modules([j["case"], j["zh_case"], j["synth"], j["zh_synth"]]) == kernels.RENDER_MODULES
+    assert bb.warm_modules([j["case"], j["primer"]]) == kernels.WARM_MODULES
+    assert set(kernels.RENDER_MODULES) < set(kernels.WARM_MODULES)
+    # rendering imports neither scipy nor statsmodels (that is what makes such a kernel quick to start)
+    code = (f"import importlib, sys\nfor m in {kernels.RENDER_MODULES!r}: importlib.import_module(m)\n"
+            "print(sorted(m for m in ('scipy', 'statsmodels') if m in sys.modules))")
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=bb.ROOT,
+                         env={**os.environ, "PYTHONPATH": str(bb.ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def _fake_run(monkeypatch, tmp_path, ok: bool):
+    """build.estimate and build.execute replaced by recorders (threads stand in for the processes)."""
+    import threading
+    import time
+
+    log: list[tuple] = []
+    lock = threading.Lock()
+
+    def estimate(job):
+        time.sleep(0.05)
+        with lock:
+            log.append(("analysis", job.name))
+        return {"name": bb.analysis_name(job), "job": job.name, "ok": ok, "seconds": 0.05,
+                **({"results_dir": str(tmp_path / "ahead")} if ok else {"error": "ValueError: planted"})}
+
+    def execute(job):
+        with lock:
+            log.append(("start", job.name, job.read_from, job.parameters.get("results_dir")))
+        time.sleep(0.05)
+        with lock:
+            log.append(("end", job.name))
+        return {"ok": True, "name": job.name, "seconds": 0.05}
+
+    monkeypatch.setattr(bb, "estimate", estimate)
+    monkeypatch.setattr(bb, "execute", execute)
+    monkeypatch.setattr(bb, "save_cache", lambda cache: None)
+    return log
+
+
+def test_both_editions_render_the_analysis_run_ahead(monkeypatch, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    j = _jobs(tmp_path)
+    log = _fake_run(monkeypatch, tmp_path, ok=True)
+    cache: dict = {}
+    with ThreadPoolExecutor(2) as pool, ThreadPoolExecutor(1) as ahead:
+        failures = bb._run_jobs([j["case"], j["zh_case"], j["synth"]], pool, False, cache, ahead=ahead, slots=2)
+    assert failures == []
+    starts = {e[1]: e for e in log if e[0] == "start"}
+    # each chapter reads the staged result; its notebook records where the result is kept afterwards
+    assert starts["case anhui"][2:] == (str(tmp_path / "ahead"), str(tmp_path / "results" / "anhui"))
+    assert starts["zh case anhui"][2:] == (str(tmp_path / "ahead"), str(tmp_path / "kept"))
+    order = [e[:2] for e in log]
+    assert order.index(("analysis", "case anhui")) < order.index(("start", "case anhui"))
+    assert order.index(("analysis", "case anhui")) < order.index(("start", "zh case anhui"))
+    assert order.index(("end", "case anhui")) < order.index(("start", "synthesis"))
+    assert cache["case anhui"] == j["case"].key and "_seconds" in cache
+
+
+def test_a_failed_analysis_is_left_to_the_chapter(monkeypatch, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    j = _jobs(tmp_path)
+    log = _fake_run(monkeypatch, tmp_path, ok=False)
+    with ThreadPoolExecutor(2) as pool, ThreadPoolExecutor(1) as ahead:
+        failures = bb._run_jobs([j["case"], j["zh_case"]], pool, False, {}, ahead=ahead, slots=2)
+    assert failures == []
+    starts = {e[1]: e for e in log if e[0] == "start"}
+    assert starts["case anhui"][2:] == (None, None)  # it runs the analysis itself (and reports its error)
+    assert starts["zh case anhui"][2] is None  # and the Chinese chapter reads what the English run saves
+    order = [e[:2] for e in log]
+    assert order.index(("end", "case anhui")) < order.index(("start", "zh case anhui"))
+
+
+def test_the_saved_notebook_names_where_the_result_is_kept(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('case_id = "anhui"\nresults_dir = "/stage/analysis-anhui/results"\n')
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Case study"), cell]
+    nb.metadata["papermill"] = {"parameters": {"case_id": "anhui", "results_dir": "/stage/analysis-anhui/results"}}
+    path = tmp_path / "a.ipynb"
+    nbformat.write(nb, path)
+    bb._finish_notebook(path, "Anhui", {"/stage/analysis-anhui/results": "/book/results/anhui"})
+    out = nbformat.read(path, as_version=4)
+    assert out.cells[0].source == "# Anhui"
+    assert out.cells[1].source == 'case_id = "anhui"\nresults_dir = "/book/results/anhui"\n'
+    assert "remove-cell" in out.cells[1].metadata["tags"]
+    assert out.metadata["papermill"]["parameters"]["results_dir"] == "/book/results/anhui"
+
+
+def test_the_build_keeps_numerics_single_threaded_as_in_the_kernels():
+    import subprocess
+
+    code = ("import os, sys\nfrom primarycare import cli\ncli.command('build')\n"
+            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=bb.ROOT,
+                         env={**env, "PYTHONPATH": str(bb.ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
+
+
+@pytest.mark.slow
+def test_a_chapter_from_its_analysis_run_ahead_equals_one_that_runs_it(worker, tmp_path):
+    """The English Anhui chapter rendered from the analysis the build ran ahead (another process) equals the
+    chapter that runs the analysis in its own kernel: every output, and the saved result."""
+    from primarycare.case import config
+
+    job = next(j for j in bb.keyed_plan(config.load_cases(), 40) if j.name == "case anhui")
+    own = bb.Job(**{**job.__dict__, "output": tmp_path / "own" / "anhui.ipynb", "results_dir": tmp_path / "own_r"})
+    assert _run(own)["ok"]
+    res = bb.estimate(job)
+    assert res["ok"], res
+    assert Path(res["results_dir"]).is_relative_to(bb.STAGING)
+    kept = tmp_path / "ahead_r"
+    ahead = bb.Job(**{**job.__dict__, "output": tmp_path / "ahead" / "anhui.ipynb", "results_dir": kept,
+                      "read_from": res["results_dir"], "parameters": {**job.parameters, "results_dir": str(kept)}})
+    assert _run(ahead)["ok"]
+    assert _outputs(own.output) == _outputs(ahead.output)
+    assert (own.results_dir / "estimates.csv").read_bytes() == (kept / "estimates.csv").read_bytes()
+    a, b = (json.loads((d / "results.json").read_text(encoding="utf-8")) for d in (own.results_dir, kept))
+    for r in (a, b):
+        r["meta"].pop("created")
+    assert a == b
+    assert str(kept) in ahead.output.read_text(encoding="utf-8")
+    assert res["results_dir"] not in ahead.output.read_text(encoding="utf-8")
+    bb.drop_analyses()
+    assert not Path(res["results_dir"]).exists() and (kept / "results.json").exists()

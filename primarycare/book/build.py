@@ -75,6 +75,9 @@ EDITIONS = ("en", "zh")
 # figures display inline whatever MPLBACKEND says (no magic in notebooks), uncropped: the book's figures fit
 # their canvas (primarycare.report.plots lays them out; tests/test_case.py checks nothing overflows), so the
 # inline backend draws each once instead of twice for a "tight" crop
+# the workers and their kernels yield the processor to the analyses run ahead and to the edition checks,
+# which the chapters wait for (a kernel's start-up has time to spare while they run)
+KERNEL_NICENESS = 4
 KERNEL_ARGS = ["--matplotlib=inline", "--InlineBackend.print_figure_kwargs={'bbox_inches': None}"]
 
 
@@ -91,6 +94,9 @@ class Job:
     title: str = ""
     key: str = ""
     lang: str = "en"  # the edition it belongs to
+    # where the notebook reads its case result, when the build ran the analysis ahead (estimate): a staging
+    # folder. The saved notebook names parameters["results_dir"], where that result is kept afterwards.
+    read_from: str | None = None
 
 
 def _hash_files(paths: list[Path]) -> str:
@@ -264,27 +270,39 @@ def _worker_env() -> dict[str, str]:
 _WARM: dict[str, Any] = {}  # this worker process's warm kernel (primarycare.book.kernels), if it has one
 
 
-def start_warm_kernel() -> None:
+def start_warm_kernel(modules: tuple[str, ...] | None = None) -> None:
     """Pool initializer: start this worker's kernel and import the notebooks' modules in it
-    (:class:`primarycare.book.kernels.WarmKernel`), while the parent goes on planning. Its chatter goes to
-    ``book/_generated/logs/kernel-<pid>.log``, as does the reason when it cannot start (the worker's
+    (:class:`primarycare.book.kernels.WarmKernel`; ``modules``: :data:`~primarycare.book.kernels.WARM_MODULES`
+    unless given), while the parent goes on planning; this process imports Papermill meanwhile. Its chatter
+    goes to ``book/_generated/logs/kernel-<pid>.log``, as does the reason when it cannot start (the worker's
     notebooks then start their own kernels, as with ``--fresh-kernels``)."""
-    from .kernels import WarmKernel
+    from .kernels import WARM_MODULES, WarmKernel, register_engine
 
+    with contextlib.suppress(OSError):
+        os.nice(KERNEL_NICENESS)
     os.environ.update(_worker_env())
     logs = GENERATED / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"kernel-{os.getpid()}.log", "w") as log:
         os.dup2(log.fileno(), 2)
     try:
-        _WARM["kernel"] = WarmKernel(KERNEL_ARGS, cwd=str(NOTEBOOKS))
+        kernel = WarmKernel(KERNEL_ARGS, cwd=str(NOTEBOOKS), modules=modules or WARM_MODULES, wait=False)
     except Exception as e:  # noqa: BLE001 - not fatal: the worker's notebooks start their own kernels
         print(f"The warm kernel did not start ({type(e).__name__}: {e}); each notebook of this worker starts "
               "its own kernel.", file=sys.stderr, flush=True)
         return
     from multiprocessing.util import Finalize
 
-    Finalize(_WARM["kernel"], _WARM["kernel"].shutdown, exitpriority=10)  # workers exit without atexit
+    Finalize(kernel, kernel.shutdown, exitpriority=10)  # workers exit without atexit
+    register_engine()  # imports Papermill here while the kernel starts and imports
+    try:
+        kernel.ready()
+    except Exception as e:  # noqa: BLE001 - as above
+        kernel.shutdown()
+        print(f"The warm kernel did not start ({type(e).__name__}: {e}); each notebook of this worker starts "
+              "its own kernel.", file=sys.stderr, flush=True)
+        return
+    _WARM["kernel"] = kernel
 
 
 def _warm_kernel() -> Any:
@@ -315,8 +333,10 @@ def execute(job: Job) -> dict[str, Any]:
     STAGING.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{job.output.stem}.", dir=STAGING))
     params = dict(job.parameters)
-    if job.results_dir is not None:
-        params["output_dir"] = str(stage / "results")
+    if job.read_from:
+        params["results_dir"] = job.read_from
+    if job.results_dir is not None:  # the chapter's result goes to the book (with read_from: copied there
+        params["output_dir"] = str(stage / "results")  # below; the chapter links its downloads either way)
     warm = _warm_kernel()
     engine = {}
     if warm is not None:
@@ -346,7 +366,10 @@ def execute(job: Job) -> dict[str, Any]:
         shutil.rmtree(stage, ignore_errors=True)
         return {"ok": False, "name": job.name, "cell": None, "exec_count": None,
                 "error": f"{type(e).__name__}: {e}", "seconds": time.time() - start}
-    _finish_notebook(stage / job.output.name, job.title)
+    _finish_notebook(stage / job.output.name, job.title,
+                     {job.read_from: job.parameters["results_dir"]} if job.read_from else None)
+    if job.read_from and job.results_dir is not None:  # its analysis, run ahead, is this chapter's result
+        shutil.copytree(job.read_from, stage / "results")  # (copied: the other edition may be reading it)
     if job.results_dir is not None and (stage / "results").exists():
         job.results_dir.parent.mkdir(parents=True, exist_ok=True)
         replace_dir(stage / "results", job.results_dir)
@@ -385,13 +408,23 @@ def _first_code_line(source: str) -> str:
     return lines[0][:80] if lines else ""
 
 
-def _finish_notebook(path: Path, title: str) -> None:
-    """Give a case chapter its own title and hide Papermill's injected-parameters cell on the page."""
+def _finish_notebook(path: Path, title: str, moved: dict[str, str] | None = None) -> None:
+    """Give a case chapter its own title and hide Papermill's injected-parameters cell on the page.
+    ``moved``: {staging folder read: where its content is kept}, written into the recorded parameters so
+    the saved notebook names a folder that exists after the build."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    for old, new in (moved or {}).items():
+        params = nb.metadata.get("papermill", {}).get("parameters", {})
+        for k, v in params.items():
+            if v == old:
+                params[k] = new
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags:
+            for old, new in (moved or {}).items():
+                cell.source = cell.source.replace(repr(old), repr(new)).replace(f'"{old}"', f'"{new}"')
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
     if title:
@@ -847,11 +880,24 @@ def _noop() -> None:
     """Submitted once per worker so the pool starts (and warms) its workers at once."""
 
 
+def _analysis_process() -> None:
+    """Initializer of the process that runs the analyses ahead (:func:`estimate`): the kernels' environment
+    and the estimators imported at once. (It is forked from the build, whose numerics
+    :func:`primarycare.cli.command` keeps single-threaded as in the kernels, so the results are the ones a
+    kernel computes.)"""
+    os.environ.update(_worker_env())
+    from ..case import run  # noqa: F401
+    from ..methods import did, sdid, synth, trends  # noqa: F401
+
+
 @contextlib.contextmanager
-def execution_pool(workers: int, warm: bool = True) -> Iterator[ProcessPoolExecutor]:
+def execution_pool(workers: int, warm: bool = True, modules: tuple[str, ...] | None = None
+                   ) -> Iterator[ProcessPoolExecutor]:
     """``workers`` worker processes; with ``warm`` each starts a kernel and imports the notebooks' modules
-    at once (:func:`start_warm_kernel`), so this overlaps with whatever the caller does next."""
-    pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=start_warm_kernel if warm else None)
+    (``modules``, default all: :func:`warm_modules`) at once (:func:`start_warm_kernel`), so this overlaps
+    with whatever the caller does next."""
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=start_warm_kernel if warm else None,
+                               initargs=(modules,) if warm else ())
     try:
         for _ in range(max(1, workers)):
             pool.submit(_noop)
@@ -860,15 +906,31 @@ def execution_pool(workers: int, warm: bool = True) -> Iterator[ProcessPoolExecu
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dependencies(todo: list[Job]) -> dict[str, set[str]]:
+def analysis_name(job: Job) -> str:
+    """The name of a case chapter's analysis step: "case anhui" and "zh case anhui" -> "analysis anhui"."""
+    return "analysis " + job.name.rsplit(" ", 1)[-1]
+
+
+def runs_ahead(job: Job) -> bool:
+    """Whether the build runs ``job``'s analysis ahead of it (:func:`estimate`): an English case chapter that
+    saves its result."""
+    return job.kind == "case" and job.lang == "en" and job.results_dir is not None and not job.read_from
+
+
+def _dependencies(todo: list[Job], ahead: bool = False) -> dict[str, set[str]]:
     """What each job waits for, among ``todo``: a synthesis (either edition) reads every case's saved result,
-    so it waits for the English case runs; a Chinese case chapter reads its English run's result."""
+    so it waits for the English case runs; a Chinese case chapter reads its English run's result. With
+    ``ahead`` the English case analyses run first (:func:`estimate`, steps named by :func:`analysis_name`):
+    a case chapter of either edition waits for its analysis alone."""
     names = {j.name for j in todo}
     en_cases = {j.name for j in todo if j.kind == "case" and j.lang == "en"}
+    analysed = {analysis_name(j) for j in todo if ahead and runs_ahead(j)}
     deps: dict[str, set[str]] = {}
     for j in todo:
         if j.kind == "synthesis":
             deps[j.name] = set(en_cases)
+        elif j.kind == "case" and analysis_name(j) in analysed:
+            deps[j.name] = {analysis_name(j)}
         elif j.kind == "case" and j.lang != "en":  # another edition's chapter: "zh case anhui"
             english = j.name.split(" ", 1)[1]
             deps[j.name] = {english} & names
@@ -877,22 +939,73 @@ def _dependencies(todo: list[Job]) -> dict[str, set[str]]:
     return deps
 
 
-def parallel_width(todo: list[Job]) -> int:
+def parallel_width(todo: list[Job], ahead: bool = False) -> int:
     """How many of ``todo`` can run at once at most: the largest number of jobs at the same depth of the
-    dependency graph (:func:`_dependencies`). One case chapter and the synthesis that reads it: 1, so the
-    build starts one worker (and warms one kernel) instead of two."""
-    deps = _dependencies(todo)
+    dependency graph (:func:`_dependencies`; the analyses run ahead are not notebooks and take no worker).
+    One case chapter and the synthesis that reads it: 1, so the build starts one worker (and warms one
+    kernel) instead of two."""
+    deps = _dependencies(todo, ahead)
+    jobs = {j.name for j in todo}
     depth: dict[str, int] = {}
 
     def level(name: str) -> int:
         if name not in depth:
-            depth[name] = 1 + max((level(d) for d in deps[name]), default=-1)
+            depth[name] = 1 + max((level(d) for d in deps[name] if d in jobs), default=-1)
         return depth[name]
 
     counts: dict[int, int] = {}
     for j in todo:
         counts[level(j.name)] = counts.get(level(j.name), 0) + 1
     return max(counts.values(), default=0)
+
+
+def warm_modules(todo: list[Job]) -> tuple[str, ...]:
+    """What the workers' kernels import before their first notebook: only what rendering needs
+    (:data:`~primarycare.book.kernels.RENDER_MODULES`) when every notebook renders saved results (case
+    chapters whose analysis runs ahead, syntheses); else everything (:data:`~primarycare.book.kernels.WARM_MODULES`)."""
+    from .kernels import RENDER_MODULES, WARM_MODULES
+
+    render = all(j.kind == "synthesis" or (j.kind == "case" and (j.lang != "en" or runs_ahead(j))) for j in todo)
+    return RENDER_MODULES if render else WARM_MODULES
+
+
+def drop_analyses() -> None:
+    """Remove the analyses' staging folders (:func:`estimate`); a chapter keeps its copy of the result."""
+    for d in STAGING.glob("analysis-*"):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def estimate(job: Job) -> dict[str, Any]:
+    """Run an English case chapter's analysis in this process, ahead of its notebook, and save the result
+    in the staging folder ``analysis-<case>``: the same calls, with the same parameters, as the notebook's
+    first code cell (:func:`primarycare.cases.from_parameters`, :func:`primarycare.case.run.run_case`).
+
+    Why: the chapter's kernel starts and imports meanwhile (it then only renders, as the Chinese edition's
+    chapters always did), and both editions' chapters of the case can run at once. Runs in the build's
+    analysis process (forked from the build, single-threaded numerics as in the kernels:
+    :func:`primarycare.cli.command`). A failure returns ``ok: False`` and is not reported here: the chapter
+    then runs its own analysis and reports the error with its cell, as it would without this step."""
+    start = time.time()
+    cid = job.name.rsplit(" ", 1)[-1]
+    out = {"name": analysis_name(job), "job": job.name}
+    try:
+        from .. import cases as pcases
+        from ..case.run import run_case
+
+        p = job.parameters
+        cfg = pcases.from_parameters(p["case_id"], p["province"], p["reform_id"], reform_year=p.get("reform_year"),
+                                     outcomes=p.get("outcomes"), window=p.get("window"),
+                                     donors_exclude=p.get("donors_exclude", "auto"),
+                                     n_permutations=p.get("n_permutations"), seed=p.get("seed"),
+                                     **(p.get("case_spec") or {}))
+        result = run_case(cfg, panel_source=p.get("panel_source"), n_permutations=p.get("n_permutations"))
+        where = STAGING / f"analysis-{cid}"
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir(parents=True)
+        result.save(where / "results")
+    except Exception as e:  # noqa: BLE001 - the chapter runs the analysis itself and reports this with its cell
+        return {**out, "ok": False, "error": f"{type(e).__name__}: {e}", "seconds": time.time() - start}
+    return {**out, "ok": True, "results_dir": str(where / "results"), "seconds": time.time() - start}
 
 
 def save_cache(cache: dict[str, Any]) -> None:
@@ -902,26 +1015,53 @@ def save_cache(cache: dict[str, Any]) -> None:
         json.dump(cache, fh, indent=1, sort_keys=True)
 
 
+def _priorities(todo: list[Job], deps: dict[str, set[str]], seconds: dict[str, float]) -> dict[str, float]:
+    """Each job's expected seconds (last build's, else a guess by kind) plus the longest chain of jobs that
+    wait for it: the build starts the job with the most work behind it first, so the last notebook running
+    alone is a short one and the synthesis is not left waiting for a case chapter started late."""
+    guess = {"case": 8.0, "primer": 4.0, "synthesis": 3.0, "data": 3.0}
+    own = {j.name: float(seconds.get(j.name, guess.get(j.kind, 4.0))) for j in todo}
+    waiting_for: dict[str, set[str]] = {n: set() for n in own}
+    for name, needs in deps.items():
+        for d in needs & set(own):
+            waiting_for[d].add(name)
+    rank: dict[str, float] = {}
+
+    def chain(name: str) -> float:
+        if name not in rank:
+            rank[name] = own[name] + max((chain(w) for w in waiting_for[name]), default=0.0)
+        return rank[name]
+
+    return {n: chain(n) for n in own}
+
+
 def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str],
-              gates: dict[str, Future] | None = None) -> list[dict[str, Any]]:
+              gates: dict[str, Future] | None = None, ahead: Any = None, slots: int | None = None) -> list[dict[str, Any]]:
     """Execute ``todo`` on ``pool``, each job once the jobs it reads have finished (:func:`_dependencies`);
     record the keys of the successful ones. Without ``keep_going`` the first failure stops what has not
     started; with it, a job whose English run failed is skipped and the rest run. ``gates``: an edition's
     jobs start only once its future (the edition's check, running meanwhile) has returned; when it raised
-    they are dropped (the caller reports why)."""
+    they are dropped (the caller reports why). ``ahead``: an executor that runs the English case chapters'
+    analyses first (:func:`estimate`); a chapter whose analysis failed runs it itself. ``slots``: how many
+    notebooks the pool runs at once (the pool is given no more, so the next one is chosen when a worker
+    is free)."""
     from tqdm import tqdm
 
     gates = dict(gates or {})
-    deps = _dependencies(todo)
+    deps = _dependencies(todo, ahead is not None)
     waiting = {j.name: j for j in todo}
     finished: set[str] = set()
     failed: set[str] = set()
     failures: list[dict[str, Any]] = []
     bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
     running: dict[Any, Job] = {}
+    analyses: dict[Any, Job] = {}
 
     seconds = cache.get("_seconds") if isinstance(cache.get("_seconds"), dict) else {}
-    guess = {"case": 8.0, "primer": 4.0, "synthesis": 3.0, "data": 3.0}
+    priority = _priorities(todo, deps, seconds)
+    if ahead is not None:
+        for job in sorted((j for j in todo if runs_ahead(j)), key=lambda j: -priority[j.name]):
+            analyses[ahead.submit(estimate, job)] = job
 
     def open_gates() -> None:
         for lang, gate in list(gates.items()):
@@ -936,12 +1076,26 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
             bar.total -= len(dropped)
             bar.refresh()
 
+    def analysed(res: dict[str, Any]) -> None:
+        """An analysis run ahead has returned: its case's chapters read its result, or (when it failed) the
+        English chapter runs the analysis itself and the other editions' chapters wait for it."""
+        finished.add(res["name"])
+        for name, job in list(waiting.items()):
+            if job.kind != "case" or analysis_name(job) != res["name"]:
+                continue
+            if res["ok"]:  # its notebook records the folder the result is kept in (job.results_dir for
+                kept = str(job.results_dir or job.parameters["results_dir"])  # the English chapter)
+                waiting[name] = Job(**{**job.__dict__, "read_from": res["results_dir"],
+                                       "parameters": {**job.parameters, "results_dir": kept}})
+            elif job.lang != "en":
+                deps[name] = {res["job"]} & set(waiting)
+
     def submit_ready() -> None:
         open_gates()
-        # longest first (last build's times, else a guess by kind): the pool's last notebook is a short one
-        ready = sorted(((n, j) for n, j in waiting.items() if j.lang not in gates),
-                       key=lambda kv: -float(seconds.get(kv[0], guess.get(kv[1].kind, 4.0))))
+        ready = sorted(((n, j) for n, j in waiting.items() if j.lang not in gates), key=lambda kv: -priority[kv[0]])
         for name, job in ready:
+            if slots is not None and len(running) >= slots:
+                break
             if deps[name] <= finished:
                 del waiting[name]
                 if job.kind == "case" and job.lang != "en" and deps[name] & failed:
@@ -951,9 +1105,15 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
                 running[pool.submit(execute, job)] = job
 
     submit_ready()
-    while running or (waiting and gates):
-        done, _ = wait(set(running) | set(gates.values()), return_when=FIRST_COMPLETED)
+    while running or analyses or (waiting and gates):
+        done, _ = wait(set(running) | set(analyses) | set(gates.values()), return_when=FIRST_COMPLETED)
         for fut in done:
+            if fut in analyses:
+                analyses.pop(fut)
+                res = fut.result()
+                analysed(res)
+                bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
+                continue
             if fut not in running:  # a gate: submit_ready below opens it
                 continue
             job = running.pop(fut)
@@ -972,6 +1132,8 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
             waiting.clear()
             for f in [f for f in running if f.cancel()]:
                 running.pop(f)
+            for f in [f for f in analyses if f.cancel()]:
+                analyses.pop(f)
         submit_ready()
     bar.close()
     cache["_seconds"] = seconds
@@ -1004,6 +1166,8 @@ def _build(args: argparse.Namespace) -> int:
     def selected(job: Job) -> bool:
         if only and job.kind == "case" and job.name.rsplit(" ", 1)[-1] not in only:
             return False
+        if only and args.no_site and job.kind == "synthesis":
+            return False  # no page is published: the next build that makes the site runs it (see below)
         return not (only and job.kind in ("primer", "data"))
 
     def needed(job: Job) -> bool:
@@ -1023,7 +1187,8 @@ def _build(args: argparse.Namespace) -> int:
     zh_todo = [z for z in zh_jobs if needed(z)]
     failures: list[dict[str, Any]] = []
     n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
-    workers = max(1, min(args.jobs, parallel_width(todo + zh_todo)))
+    ahead = not getattr(args, "fresh_kernels", False)  # analyses run ahead of their chapters (estimate)
+    workers = max(1, min(args.jobs, parallel_width(todo + zh_todo, ahead)))
     zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
     from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
 
@@ -1033,8 +1198,16 @@ def _build(args: argparse.Namespace) -> int:
             wheel = readers.WheelBuild()
             stack.callback(wheel.close)
         # the workers start and warm their kernels now, while the Chinese edition's checks run
-        pool = (workers_stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False)))
+        pool = (workers_stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False),
+                                                           modules=warm_modules(todo + zh_todo)))
                 if todo or zh_todo else None)
+        # the English case chapters' analyses, one after another in a process of their own, while the
+        # workers' kernels start (each chapter then renders its saved result)
+        analyses = None
+        if ahead and any(runs_ahead(j) for j in todo):
+            workers_stack.callback(drop_analyses)  # once every chapter that reads them has run
+            analyses = workers_stack.enter_context(ProcessPoolExecutor(max_workers=1, initializer=_analysis_process))
+            analyses.submit(_noop)  # forked now, before the threads below start, and importing the estimators
         gates: dict[str, Future] = {}
         if "zh" in langs and langs != ("zh",) and zh_todo:
             # the Chinese edition's check (a Sphinx message extraction: seconds) runs while the English
@@ -1061,7 +1234,17 @@ def _build(args: argparse.Namespace) -> int:
                   + (" once its catalogue check has passed" if gates else "")
                   + " (case chapters from their saved results: nothing is re-estimated).")
         if pool is not None and (todo or zh_todo):
-            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, gates)
+            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, gates, ahead=analyses, slots=workers)
+        deferred = [j for j in jobs + zh_jobs if j.kind == "synthesis" and only and args.no_site
+                    and any(t.kind == "case" and t.lang == j.lang and cache.get(t.name) == t.key
+                            for t in todo + zh_todo)]
+        for j in deferred:  # it reads the cases just run: marked for the next build that makes the site
+            cache.pop(j.name, None)
+        if deferred:
+            save_cache(cache)
+            print(f"Not run with --only and --no-site: the synthesis chapter{'s' if len(deferred) > 1 else ''} "
+                  "(which read every case's result); the next build that makes the site runs "
+                  f"{'them' if len(deferred) > 1 else 'it'}.")
         if "zh" in gates:
             try:
                 gates["zh"].result()

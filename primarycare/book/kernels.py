@@ -33,18 +33,26 @@ import os
 import sys
 from typing import Any
 
+#: What a notebook needs that renders saved numbers: a case chapter given ``results_dir`` (its analysis was
+#: run ahead by the build: :func:`primarycare.book.build.estimate`) and the synthesis. No scipy, no
+#: statsmodels: the report layer and :mod:`primarycare.case.run` import the estimators only when they run.
+RENDER_MODULES = (
+    "pandas", "numpy", "matplotlib.pyplot", "yaml", "IPython.display", "primarycare",
+    "primarycare.case.run", "primarycare.case.result", "primarycare.case.teaching", "primarycare.report.fmt",
+    "primarycare.report.plots", "primarycare.report.words", "primarycare.report.tables", "primarycare.report.html",
+    "primarycare.report.boxes", "primarycare.report.glossary", "primarycare.report.synthesis",
+    "primarycare.report.edition", "primarycare.report.real_record",
+)
+
 #: Modules every kernel imports once, before its first notebook: what the book's notebooks import
 #: (directly or through the library; not ``statsmodels.api``, which nothing imports and which alone takes
-#: over a second). Importing a module a notebook does not use changes nothing it computes.
-WARM_MODULES = (
-    "pandas", "numpy", "scipy.stats", "matplotlib.pyplot", "yaml", "IPython.display", "primarycare",
-    "primarycare.case.run", "primarycare.case.result", "primarycare.case.teaching", "primarycare.methods.did",
-    "primarycare.methods.inference", "primarycare.methods.pretrend", "primarycare.methods.sensitivity",
-    "primarycare.methods.synth", "primarycare.methods.sdid", "primarycare.methods.conformal",
-    "primarycare.methods.trends", "primarycare.report.plots", "primarycare.report.words",
-    "primarycare.report.tables", "primarycare.report.html", "primarycare.report.boxes",
-    "primarycare.report.glossary", "primarycare.report.synthesis", "primarycare.report.edition",
-    "primarycare.report.real_record",
+#: over a second). Importing a module a notebook does not use changes nothing it computes. A build whose
+#: notebooks only render (:data:`RENDER_MODULES`) warms with those alone; a notebook that needs more
+#: imports it itself, once per kernel.
+WARM_MODULES = RENDER_MODULES + (
+    "scipy.stats", "primarycare.methods.did", "primarycare.methods.inference", "primarycare.methods.pretrend",
+    "primarycare.methods.sensitivity", "primarycare.methods.synth", "primarycare.methods.sdid",
+    "primarycare.methods.conformal", "primarycare.methods.trends",
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -124,32 +132,43 @@ class WarmKernel:
     """One kernel, started and warmed (:func:`prepare`) when made; :meth:`shutdown` stops it."""
 
     def __init__(self, extra_arguments: list[str] | None = None, cwd: str | None = None,
-                 startup_timeout: float = 60.0) -> None:
+                 startup_timeout: float = 60.0, modules: tuple[str, ...] = WARM_MODULES, wait: bool = True) -> None:
+        """Start the kernel and ask it to import ``modules``; with ``wait`` (the default) return once it has
+        (else call :meth:`ready` before the first notebook: the caller works meanwhile)."""
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
         self.km = AsyncKernelManager(kernel_name="python3")
         run_sync(self.km.start_kernel)(extra_arguments=list(extra_arguments or []), cwd=cwd or os.getcwd())
         self.used = 0
+        self.modules = tuple(modules)
+        self._timeout = startup_timeout
+        self._pending: str | None = None
         # one client for the kernel's life: a new client waits for the kernel and drains its output channel
         # (about 0.2 s) before every notebook
         self.kc = self.km.client()
         self.kc.allow_stdin = False
         try:
             self.kc.start_channels()
-            run_sync(self.kc.wait_for_ready)(timeout=startup_timeout)
-            self.run(f"from primarycare.book.kernels import prepare as _p; _p({WARM_MODULES!r}); del _p",
-                     timeout=startup_timeout)
+            self._pending = self.kc.execute(
+                f"from primarycare.book.kernels import prepare as _p; _p({self.modules!r}); del _p",
+                silent=True, store_history=False, allow_stdin=False)  # queued: runs once the kernel is up
+            if wait:
+                self.ready()
         except BaseException:
             self.shutdown()
             raise
 
-    def run(self, code: str, timeout: float = 60.0) -> None:
-        """Execute ``code`` silently (no output, no history); raise RuntimeError with the kernel's error."""
+    def ready(self) -> None:
+        """Wait until the kernel has started and imported its modules (raise RuntimeError if it failed)."""
+        if self._pending is not None:
+            msg_id, self._pending = self._pending, None
+            self._reply(msg_id, self._timeout)
+
+    def _reply(self, msg_id: str, timeout: float) -> None:
         from jupyter_core.utils import run_sync
 
         async def go() -> dict[str, Any]:
-            msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
             while True:
                 reply = await self.kc.get_shell_msg(timeout=timeout)
                 if reply["parent_header"].get("msg_id") == msg_id:
@@ -158,6 +177,11 @@ class WarmKernel:
         content = run_sync(go)()
         if content.get("status") != "ok":
             raise RuntimeError(f"{content.get('ename', 'error')}: {content.get('evalue', '')}")
+
+    def run(self, code: str, timeout: float = 60.0) -> None:
+        """Execute ``code`` silently (no output, no history); raise RuntimeError with the kernel's error."""
+        self.ready()
+        self._reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False), timeout)
 
     def alive(self) -> bool:
         from jupyter_core.utils import run_sync
