@@ -153,3 +153,20 @@ def test_failing_case_keeps_previous_chapter(built):
     assert "Traceback" not in proc.stderr
     after = (_sha(page), _sha(chapter), _sha(built / "book" / "_build" / "html" / "index.html"))
     assert before == after
+
+
+def test_one_chapter_without_the_site_leaves_the_synthesis_to_the_next_build(built):
+    cache_file = built / "book" / "_generated" / "build_cache.json"
+    case = _case_ids(built)[0]
+    proc = _build(built, "--only", case, "--force", "--no-site", "--lang", "en", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Executing 1 notebook(s) of the English edition with 1 worker(s)." in proc.stdout
+    assert "Not run with --only and --no-site: the synthesis chapter" in proc.stdout
+    cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    assert "synthesis" not in cache and "zh synthesis" in cache  # only the edition whose case ran
+    assert (built / "book" / "_generated" / "results" / case / "results.json").exists()
+    assert not list((built / "book" / "_generated" / "staging").glob("analysis-*"))
+    proc = _build(built, "--lang", "en", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Executing 1 notebook(s) of the English edition" in proc.stdout  # the synthesis, and nothing else
+    assert "synthesis" in json.loads(cache_file.read_text(encoding="utf-8"))
