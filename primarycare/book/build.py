@@ -5,7 +5,9 @@
 
 Steps: (1) every case in ``data/cases.yml`` is validated before anything runs; (2) the case notebooks,
 the data chapter and the methods primer (``notebooks/primer/*.ipynb``, sorted by name) are executed with
-Papermill in parallel (a worker per core), then the synthesis, which reads the cases' saved results;
+Papermill in parallel (a worker per core, each with a warm kernel: :mod:`primarycare.book.kernels`), then
+the synthesis, which reads the cases' saved results. Each case's analysis runs first, in a process of its
+own while the kernels start (:func:`estimate`); its chapters in both editions render the saved result;
 (3) ``book/_toc.yml`` is generated from the cases; (4) ``jupyter-book build`` runs with execution off
 into a staging area that is swapped into ``book/_build/html`` only when it succeeds.
 
@@ -815,12 +817,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--permutations", type=int, default=None,
                     help="randomization-test permutations for every case (env PRIMARYCARE_PERMUTATIONS); "
                          "small values make fast test builds")
-    ap.add_argument("--only", action="append", metavar="CASE", help="execute only this case (repeatable); "
-                    "other chapters are kept as built before")
+    ap.add_argument("--only", action="append", metavar="CASE", help="execute only this case (repeatable) and the "
+                    "synthesis that reads it (with --no-site, left to the next build that makes the site); other "
+                    "chapters are kept as built before")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)")
     ap.add_argument("--no-site", action="store_true", help="execute notebooks but skip the Sphinx build")
     ap.add_argument("--fresh-kernels", action="store_true",
-                    help="start a new kernel for every notebook (default: each worker reuses one warm kernel, "
+                    help="start a new kernel for every notebook, which runs its case's analysis itself (default: "
+                         "the analyses run ahead in a process of their own, and each worker reuses one warm kernel, "
                          "reset to a new kernel's state before every notebook; see primarycare.book.kernels)")
     ap.add_argument("--lang", choices=["en", "zh", "all"], default="all",
                     help="which edition to build: English (book/_build/html), Chinese (book/_build/html/zh) or "
