@@ -267,3 +267,33 @@ def test_case_figures_are_readable_on_a_phone(shanghai_result):
             plots.forest(r.main_estimates().assign(label=lambda d: d["method"]), simulated=True)]
     for f in figs:
         assert plots.min_text_px(f, 390) >= 9.0, (f.axes[0].get_title(), plots.min_text_px(f, 390))
+
+
+def _rising_trends(outcome: str) -> pd.DataFrame:
+    """Three series that rise to the top right, as general practitioners per 10,000 did: the legend goes to
+    the top left, where the label of an early reform year is."""
+    import numpy as np
+
+    years = np.arange(2010, 2024)
+    base = 0.6 + 3.6 * ((years - 2010) / 13) ** 1.6
+    return pd.concat([pd.DataFrame({"outcome": outcome, "series": s, "year": years, "value": base * k,
+                                    "region": "central"})
+                      for s, k in (("province", 1.05), ("national_mean", 1.0), ("region_mean", 0.97))])
+
+
+@pytest.mark.parametrize("year", [2012, 2015, 2018, 2021])
+def test_the_reform_label_is_not_under_the_legend(shanghai_result, year):
+    """The trends figure's "reform" label moves where the legend, once placed, leaves it readable."""
+    from primarycare.report import plots
+
+    r = shanghai_result
+    for table in (r.tables["trends"], _rising_trends(OUT)):
+        fig = plots.trends(table, OUT, year, r.tables.get("facts"), simulated=True, province="Shanghai")
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (mark,) = [t for t in ax.texts if t.get_text() == "reform"]
+        assert not ax.get_legend().get_window_extent(renderer).overlaps(mark.get_window_extent(renderer)), year
+        assert ax.get_window_extent(renderer).contains(*mark.get_window_extent(renderer).get_points().mean(axis=0))
+        assert abs(mark.xyann[0] - (year - 0.5)) < 0.1  # beside its line
+        assert plots.overflow_px(fig) < 0.5

@@ -115,3 +115,15 @@ def test_teaching_data_switch_breaks_parallel_trends():
         return float(np.corrcoef(w[2010], w[2017] - w[2010])[0, 1])
 
     assert abs(level_vs_change(ok)) < 0.5 < level_vs_change(bad)
+
+
+@pytest.mark.parametrize("path", PRIMER, ids=lambda p: p.stem)
+def test_primer_figures_use_the_books_smallest_text_or_larger(path):
+    """No text on a primer figure is set below the book's smallest size (MIN_FONT_PT, readable on a
+    phone), and a province in a figure is named in the reader's language (fmt.province)."""
+    from primarycare.report.plots import MIN_FONT_PT
+
+    code = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    sizes = [float(s) for s in re.findall(r"fontsize\s*=\s*([0-9.]+)", code)]
+    assert all(s >= MIN_FONT_PT for s in sizes), (path.name, sizes)
+    assert not re.search(r"label\s*=\s*f?[\"']?\{?td\.province", code), path.name

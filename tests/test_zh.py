@@ -338,3 +338,27 @@ def test_language_switch_urls():
     assert other_edition_url("cases/anhui", "en") == ("zh", "../zh/cases/anhui.html")
     assert other_edition_url("cases/anhui", "zh") == ("en", "../../cases/anhui.html")
     assert other_edition_url("intro", "zh") == ("en", "../intro.html")
+
+
+def test_an_assumed_reform_year_is_marked_in_the_chinese_figure_too(zh):
+    """The real record's figure marks an assumed year in either language (the flag is read from the
+    registries, not from the already translated basis)."""
+    from primarycare.report import real_record as rr
+
+    if plots.cjk_font_path() is None:
+        pytest.skip("Noto Sans CJK SC is not installed (apt-get install fonts-noto-cjk)")
+    ev = rr.reform_events()
+    assumed = ev[ev["assumed"]]
+    assert len(assumed) >= 1 and not ev[ev["province"] == "national"]["assumed"].any()
+    fig = plots.observed_national({"GPs": rr.real.national("gps_per_10000")}, ev)
+    labels = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for prov in assumed["province"]:
+        assert fmt.province(prov) + ri18n._(" (assumed)") in labels
+
+
+def test_axis_labels_state_a_unit_once_in_both_languages(zh):
+    assert fmt.label_with_unit("gps_per_10000") == fmt.label("gps_per_10000")  # 每万人口全科医生数
+    assert fmt.label_with_unit("primary_care_visit_share") == fmt.label("primary_care_visit_share") + " (%)"
+    ri18n.set_language("en", font=False)
+    assert fmt.label_with_unit("gps_per_10000") == "General practitioners per 10000 residents"
+    assert fmt.label_with_unit("primary_care_visit_share") == "Primary-care share of visits (%)"

@@ -105,6 +105,18 @@ def label(indicator: str) -> str:
         return str(indicator)
 
 
+def label_with_unit(indicator: str) -> str:
+    """An indicator's label with its unit in brackets, for an axis ("Primary-care share of visits (%)"); the
+    unit is not repeated when the label already says it ("General practitioners per 10000 residents"; told
+    from the English label, so that a translation that words the unit differently does not repeat it)."""
+    try:
+        raw, english = indicators.unit(indicator), str(indicators.label(indicator, "en"))
+    except Exception:  # noqa: BLE001 - an id missing from the vocabulary is shown as it is, without a unit
+        return label(indicator)
+    raw = "" if raw is None or (isinstance(raw, float) and math.isnan(raw)) else str(raw)
+    return label(indicator) if not raw or raw in english else f"{label(indicator)} ({unit_text(raw)})"
+
+
 def province(name: Any) -> str:
     """A province as named in the text: its English key, or in Chinese its short name (data/provinces.csv)."""
     if not is_zh():

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data import indicators
 from .fmt import (
     effect_unit,  # noqa: F401 - used by the notebooks (plots.effect_unit)
-    unit_text,
+    label_with_unit,
 )
 from .fmt import label as fmt_label
 from .fmt import province as _province
@@ -221,6 +220,7 @@ def _freeze_legend(ax: Any, renderer: Any) -> None:
         return
     b, a = leg.get_window_extent(renderer), leg.get_bbox_to_anchor()
     leg.set_loc(((b.x0 - a.x0) / a.width, (b.y0 - a.y0) / a.height))
+    leg.pc_box = b.frozen()  # where it is drawn (its own extent is stale until the next draw): _clear_of_legend
 
 
 def _decorations(ax: Any, renderer: Any) -> Any:
@@ -412,7 +412,7 @@ def _legend(ax: Any, loc: str = "best", width: int = 34, **kw: Any) -> None:
 
 
 def _ylabel(outcome: str) -> str:
-    return f"{fmt_label(outcome)} ({unit_text(indicators.unit(outcome))})"
+    return label_with_unit(outcome)
 
 
 def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFrame | None = None,
@@ -440,12 +440,36 @@ def trends(table: pd.DataFrame, outcome: str, reform_year: int, facts: pd.DataFr
             ax.scatter(pd.to_numeric(f["year"]), pd.to_numeric(f["value"]), marker="D", s=60, zorder=5,
                        color=PALETTE["facts"], edgecolor="black", label=_("Reported figure (facts register)"))
     ax.axvline(reform_year - 0.5, color="black", lw=1, ls=":")
-    ax.annotate(_("reform"), (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=10, va="top")
+    mark = ax.annotate(_("reform"), (reform_year - 0.45, 0.97), xycoords=("data", "axes fraction"), fontsize=10,
+                       va="top")
     ax.set_xlabel(_("Year"))
     ax.set_ylabel(_ylabel(outcome))
     ax.set_title(title or fmt_label(outcome))
     _legend(ax)
-    return _finish(fig, simulated)
+    fig = _finish(fig, simulated)
+    _clear_of_legend(ax, mark)
+    return fig
+
+
+def _clear_of_legend(ax: Any, mark: Any) -> None:
+    """Move the label of a vertical line (an annotation at the top, left-aligned just right of the line) where
+    the legend, once placed, does not cover it: to the bottom of the axes, then to the line's left side."""
+    leg = ax.get_legend()
+    if leg is None:
+        return
+    renderer = ax.get_figure().canvas.get_renderer()
+    box = getattr(leg, "pc_box", None) or leg.get_window_extent(renderer)  # placed by _fit (_freeze_legend)
+    line_x = mark.xy[0] - 0.05
+    for y, va, ha, dx in ((0.97, "top", "left", 0.05), (0.03, "bottom", "left", 0.05),
+                          (0.97, "top", "right", -0.05), (0.03, "bottom", "right", -0.05)):
+        mark.xy = mark.xyann = (line_x + dx, y)  # the text's place is xyann (xy is the point it annotates)
+        mark.set_va(va)
+        mark.set_ha(ha)
+        if not box.overlaps(mark.get_window_extent(renderer)):
+            return
+    mark.xy = mark.xyann = (line_x + 0.05, 0.97)  # covered wherever it goes: where it was
+    mark.set_va("top")
+    mark.set_ha("left")
 
 
 def segmented(table: pd.DataFrame, outcome: str, reform_year: int, simulated: bool = True) -> Any:
@@ -585,10 +609,9 @@ def _events(ax: Any, events: pd.DataFrame | None, span: range, axes_width: float
         national = (g["province"] == "national").any()
         ax.axvline(year, color="black" if national else "#95a5a6", lw=1.2 if national else 0.9,
                    ls="-" if national else ":", zorder=0)
-        basis = g["basis"] if "basis" in g else pd.Series("", index=g.index)
-        names = ", ".join((_("national pilot") if p == "national" else _province(p) + (_(" (assumed)")
-                                                                                     if "assumed" in str(b) else ""))
-                          for p, b in zip(g["province"], basis, strict=True))
+        assumed = g["assumed"].fillna(False).astype(bool) if "assumed" in g else pd.Series(False, index=g.index)
+        names = ", ".join((_("national pilot") if p == "national" else _province(p) + (_(" (assumed)") if a else ""))
+                          for p, a in zip(g["province"], assumed, strict=True))
         years = _text_size(names, tuple(font_family()), 10, "normal")[0] / 72 * (len(span) / axes_width)
         left = year + 0.08 + years > span.stop - 0.5
         ax.annotate(names, (year - 0.08 if left else year + 0.08, 0.98 - 0.07 * (i % 3)),
@@ -941,8 +964,7 @@ def province_position(panel_wide: pd.DataFrame, outcome: str, province: str, yea
             ax.text(r[outcome], 0.2, _province(r["province"]), ha=side, va="bottom", fontsize=MIN_FONT_PT,
                     color="#555555")
     ax.set_ylim(-0.75, 0.62)
-    label, unit = fmt_label(outcome), unit_text(indicators.unit(outcome))
-    ax.set_xlabel(label if unit in label else f"{label} ({unit})", fontsize=MIN_FONT_PT + 1)
+    ax.set_xlabel(label_with_unit(outcome), fontsize=MIN_FONT_PT + 1)
     ax.tick_params(axis="x", labelsize=MIN_FONT_PT + 1)
     ax.set_title(title or _("{province} among {n} provinces, {year}").format(province=_province(prov), n=len(d),
                                                                               year=year), fontsize=MIN_FONT_PT + 2, loc="left")

@@ -64,8 +64,8 @@ def national_counts() -> dict[str, int]:
 
 
 def reform_events() -> pd.DataFrame:
-    """The national pilot and each case's reform year: label, province, year, basis (from data/policies.csv
-    and data/cases.yml; an assumed year is labelled so)."""
+    """The national pilot and each case's reform year: label, province, year, basis, whether the year is
+    assumed (from data/policies.csv and data/cases.yml; an assumed year is labelled so)."""
     from ..case import config as cases
     from ..data import load_policies
 
@@ -74,7 +74,7 @@ def reform_events() -> pd.DataFrame:
     nat = pol.loc["national_tight_ccmc_pilot_2019"]
     rows.append({"event": _("National tight county medical community pilot"), "province": "national",
                  "year": int(nat["start_year"]), "basis": _("policy ({certainty})").format(
-                     certainty=_(str(nat["certainty"]))), "reform_id":
+                     certainty=_(str(nat["certainty"]))), "assumed": False, "reform_id":
                  "national_tight_ccmc_pilot_2019", "source": nat["source"]})
     for cfg in cases.load_cases().values():
         src = pol.loc[cfg.reform, "source"] if cfg.reform in pol.index else ""
@@ -82,7 +82,9 @@ def reform_events() -> pd.DataFrame:
             src = "data/cases.yml (reform_year_reasoning); " + src
         rows.append({"event": (cfg.reform_name_zh or cfg.reform_name) if is_zh() else cfg.reform_name,
                      "province": cfg.province, "year": int(cfg.reform_year),
-                     "basis": _(str(cfg.reform_year_source)), "reform_id": cfg.reform, "source": src})
+                     "basis": _(str(cfg.reform_year_source)), "reform_id": cfg.reform, "source": src,
+                     # told apart here, not from "basis", which is already in the language in use
+                     "assumed": "assumed" in cfg.reform_year_source})
     return pd.DataFrame(rows)
 
 
