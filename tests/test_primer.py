@@ -127,3 +127,11 @@ def test_primer_figures_use_the_books_smallest_text_or_larger(path):
     sizes = [float(s) for s in re.findall(r"fontsize\s*=\s*([0-9.]+)", code)]
     assert all(s >= MIN_FONT_PT for s in sizes), (path.name, sizes)
     assert not re.search(r"label\s*=\s*f?[\"']?\{?td\.province", code), path.name
+
+
+@pytest.mark.parametrize("path", PRIMER, ids=lambda p: p.stem)
+def test_primer_sentences_go_through_the_catalogue(path):
+    """A sentence a primer prints is a message (``_()``, translated in the Chinese edition), not an f-string
+    or a literal: the Chinese primer prints Chinese."""
+    code = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    assert not re.findall(r"print\(\s*f?[\"']", code), path.name
