@@ -281,13 +281,18 @@ def test_kernels_import_only_what_rendering_needs_when_nothing_else_runs(tmp_pat
     assert out.stdout.strip() == "[]"
 
 
-def _fake_run(monkeypatch, tmp_path, ok: bool):
-    """build.estimate and build.execute replaced by recorders (threads stand in for the processes)."""
+def _fake_run(monkeypatch, tmp_path, ok: bool, failing: tuple[str, ...] = ()):
+    """build.estimate, build.execute and build.place_held replaced by recorders (threads stand in for the
+    processes); the chapters named in ``failing`` fail."""
     import threading
     import time
 
     log: list[tuple] = []
     lock = threading.Lock()
+
+    def place_held(job, res, keep):
+        with lock:
+            log.append(("placed" if keep else "dropped", job.name, res["staged"]))
 
     def estimate(job):
         time.sleep(0.05)
@@ -299,13 +304,16 @@ def _fake_run(monkeypatch, tmp_path, ok: bool):
     def execute(job):
         with lock:
             log.append(("start", job.name, job.read_from, job.parameters.get("results_dir")))
-        time.sleep(0.05)
+        time.sleep(0.05 if job.lang != "en" else 0.15)  # the Chinese chapter ends first
         with lock:
             log.append(("end", job.name))
-        return {"ok": True, "name": job.name, "seconds": 0.05}
+        if job.name in failing:
+            return {"ok": False, "name": job.name, "seconds": 0.05, "cell": 3, "error": "ValueError: planted"}
+        return {"ok": True, "name": job.name, "seconds": 0.05, **({"staged": f"stage/{job.name}"} if job.hold else {})}
 
     monkeypatch.setattr(bb, "estimate", estimate)
     monkeypatch.setattr(bb, "execute", execute)
+    monkeypatch.setattr(bb, "place_held", place_held)
     monkeypatch.setattr(bb, "save_cache", lambda cache: None)
     return log
 
@@ -328,6 +336,27 @@ def test_both_editions_render_the_analysis_run_ahead(monkeypatch, tmp_path):
     assert order.index(("analysis", "case anhui")) < order.index(("start", "zh case anhui"))
     assert order.index(("end", "case anhui")) < order.index(("start", "synthesis"))
     assert cache["case anhui"] == j["case"].key and "_seconds" in cache
+    # the Chinese chapter, done first, went into place only once the English one had succeeded
+    assert order.index(("end", "case anhui")) < order.index(("placed", "zh case anhui"))
+    assert cache["zh case anhui"] == j["zh_case"].key
+
+
+def test_a_chinese_chapter_is_dropped_when_its_english_chapter_fails(monkeypatch, tmp_path):
+    """Run at the same time from the same analysis, the Chinese chapter must not show a result whose
+    English chapter failed: it is dropped (the previous one stays) and runs again at the next build."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    j = _jobs(tmp_path)
+    log = _fake_run(monkeypatch, tmp_path, ok=True, failing=("case anhui",))
+    cache: dict = {}
+    for keep_going in (True, False):
+        with ThreadPoolExecutor(2) as pool, ThreadPoolExecutor(1) as ahead:
+            failures = bb._run_jobs([j["case"], j["zh_case"]], pool, keep_going, cache, ahead=ahead, slots=2)
+        assert [f["name"] for f in failures] == ["case anhui"]
+        assert ("dropped", "zh case anhui", "stage/zh case anhui") in log
+        assert not any(e[0] == "placed" for e in log)
+        assert "zh case anhui" not in cache and "case anhui" not in cache
+        log.clear()
 
 
 def test_a_failed_analysis_is_left_to_the_chapter(monkeypatch, tmp_path):
@@ -399,3 +428,15 @@ def test_a_chapter_from_its_analysis_run_ahead_equals_one_that_runs_it(worker, t
     assert res["results_dir"] not in ahead.output.read_text(encoding="utf-8")
     bb.drop_analyses()
     assert not Path(res["results_dir"]).exists() and (kept / "results.json").exists()
+
+
+def test_a_held_chapter_is_moved_into_place_or_dropped(tmp_path):
+    job = bb.Job("zh case anhui", "case", tmp_path / "s.ipynb", tmp_path / "book" / "anhui.ipynb", lang="zh")
+    job.output.parent.mkdir()
+    job.output.write_text("previous")
+    for keep, expect in ((False, "previous"), (True, "new")):
+        stage = tmp_path / f"stage-{keep}"
+        stage.mkdir()
+        (stage / "anhui.ipynb").write_text("new")
+        bb.place_held(job, {"staged": str(stage)}, keep)
+        assert job.output.read_text() == expect and not stage.exists()

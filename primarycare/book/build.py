@@ -99,6 +99,9 @@ class Job:
     # where the notebook reads its case result, when the build ran the analysis ahead (estimate): a staging
     # folder. The saved notebook names parameters["results_dir"], where that result is kept afterwards.
     read_from: str | None = None
+    # executed but left in staging (execute returns where): another edition's case chapter, run at the same
+    # time as its English chapter, is put in place only if that one succeeds (_run_jobs)
+    hold: bool = False
 
 
 def _hash_files(paths: list[Path]) -> str:
@@ -375,9 +378,19 @@ def execute(job: Job) -> dict[str, Any]:
     if job.results_dir is not None and (stage / "results").exists():
         job.results_dir.parent.mkdir(parents=True, exist_ok=True)
         replace_dir(stage / "results", job.results_dir)
+    if job.hold:  # the caller puts it in place (place_held) once the chapter it depends on has succeeded
+        return {"ok": True, "name": job.name, "seconds": time.time() - start, "staged": str(stage)}
     os.replace(stage / job.output.name, job.output)
     shutil.rmtree(stage, ignore_errors=True)
     return {"ok": True, "name": job.name, "seconds": time.time() - start}
+
+
+def place_held(job: Job, res: dict[str, Any], keep: bool) -> None:
+    """Put a chapter executed with ``hold`` in place (``keep``) or drop it; its staging folder goes."""
+    stage = Path(res["staged"])
+    if keep:
+        os.replace(stage / job.output.name, job.output)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _rel(path: Path) -> str:
@@ -1060,6 +1073,8 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr)
     running: dict[Any, Job] = {}
     analyses: dict[Any, Job] = {}
+    held: dict[str, tuple[Job, dict[str, Any]]] = {}  # English chapter's name -> its other edition's, held
+    names = {j.name for j in todo}
 
     seconds = cache.get("_seconds") if isinstance(cache.get("_seconds"), dict) else {}
     priority = _priorities(todo, deps, seconds)
@@ -1089,7 +1104,7 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
                 continue
             if res["ok"]:  # its notebook records the folder the result is kept in (job.results_dir for
                 kept = str(job.results_dir or job.parameters["results_dir"])  # the English chapter)
-                waiting[name] = Job(**{**job.__dict__, "read_from": res["results_dir"],
+                waiting[name] = Job(**{**job.__dict__, "read_from": res["results_dir"], "hold": job.lang != "en",
                                        "parameters": {**job.parameters, "results_dir": kept}})
             elif job.lang != "en":
                 deps[name] = {res["job"]} & set(waiting)
@@ -1126,12 +1141,20 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
             bar.set_postfix_str(f"{res['name']} {res['seconds']:.0f}s")
             finished.add(job.name)
             seconds[job.name] = round(float(res["seconds"]), 2)
-            if res["ok"]:
+            if res["ok"] and res.get("staged"):  # another edition's chapter: in place once its English one is
+                held[job.name.split(" ", 1)[1]] = (job, res)
+            elif res["ok"]:
                 cache[res["name"]] = job.key
             else:
                 failed.add(job.name)
                 failures.append(res)
                 tqdm.write("FAILED: " + failure_message(res), file=sys.stderr)
+            for english in [e for e in held if e in finished or e not in names]:
+                other, other_res = held.pop(english)
+                keep = english not in failed
+                place_held(other, other_res, keep)
+                if keep:
+                    cache[other.name] = other.key
         if failures and not keep_going:  # start nothing new; the notebooks already running finish
             waiting.clear()
             for f in [f for f in running if f.cancel()]:
@@ -1139,6 +1162,8 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
             for f in [f for f in analyses if f.cancel()]:
                 analyses.pop(f)
         submit_ready()
+    for other, other_res in held.values():  # their English chapters never ran (the build stopped first)
+        place_held(other, other_res, keep=False)
     bar.close()
     cache["_seconds"] = seconds
     save_cache(cache)
