@@ -362,3 +362,21 @@ def test_axis_labels_state_a_unit_once_in_both_languages(zh):
     ri18n.set_language("en", font=False)
     assert fmt.label_with_unit("gps_per_10000") == "General practitioners per 10000 residents"
     assert fmt.label_with_unit("primary_care_visit_share") == "Primary-care share of visits (%)"
+
+
+def test_the_chinese_search_language_indexes_as_sphinx_does():
+    """primarycare.book.sphinx_ext's Chinese search language (its Latin words in a set, for speed) splits and
+    stems a page's words exactly as Sphinx's own."""
+    from sphinx.search.zh import SearchChinese
+
+    from primarycare.book.sphinx_ext import chinese_search
+
+    text = ("安徽省紧密型县域医共体 TWFE DiD event study RMSPE CRV1 SDID ATT 的估计值为 1.84 个百分点；"
+            "synthetic control placebo permutations are randomization tests 随机化检验 ATT ATT")
+    SearchChinese.latin_terms = []  # the class-level list Sphinx's version fills (shared by instances)
+    ours, theirs = chinese_search()({}), SearchChinese({})
+    for lang in (ours, theirs):
+        lang.words = lang.split(text)
+    assert ours.words == theirs.words
+    assert [ours.stem(w) for w in ours.words] == [theirs.stem(w) for w in theirs.words]
+    assert ours.lang == "zh" and isinstance(ours, SearchChinese)
