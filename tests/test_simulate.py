@@ -406,3 +406,45 @@ def test_staggered_bad_inputs():
         simulate_staggered(cohorts={2013: 0.7, 2015: 0.6})
 
 
+
+
+def test_truth_table_is_the_effect_path_of_each_reform_row_by_row():
+    """The vectorised truth table equals one effect_path per reform row, in the order of the effects."""
+    from primarycare.data import simulate as S
+
+    custom = pd.DataFrame({"reform_id": ["a", "b", "c"], "province": ["Anhui", "Anhui", "Guizhou"],
+                           "indicator": ["primary_care_visit_share"] * 2 + ["gps_per_10000"],
+                           "start_year": [2015, 2019.0, 2012], "full_effect": [2.5, -1, 0.3],
+                           "buildup_years": [3, 1, 4], "start_year_basis": ["policy", None, "assumed"]})
+    for effects in (S.default_effects(), custom):
+        years = np.arange(2010, 2024)
+        got = S.truth_table(effects, years)
+        assert list(got.columns) == S.TRUTH_COLUMNS and len(got) == len(effects) * len(years)
+        for i, r in enumerate(effects.itertuples(index=False)):
+            rows = got.iloc[i * len(years):(i + 1) * len(years)]
+            assert (rows["reform_id"] == r.reform_id).all() and (rows["province"] == r.province).all()
+            assert rows["year"].tolist() == years.tolist()
+            want = S.effect_path(years, int(r.start_year), float(r.full_effect), int(r.buildup_years))
+            assert np.array_equal(rows["effect"].to_numpy(), want)
+            assert (rows["start_year"] == int(r.start_year)).all() and (rows["buildup_years"] == int(r.buildup_years)).all()
+    assert S.truth_table(custom.iloc[:0], range(2010, 2012)).columns.tolist() == S.TRUTH_COLUMNS
+
+
+def test_effect_matrix_adds_each_provinces_reforms_in_order():
+    """The planted-effect matrix equals the sum of effect_path over the reforms, added row after row (the
+    same floating-point sums as a loop over the effects table)."""
+    from primarycare.data import simulate as S
+
+    provs, years = provinces.names(), np.arange(2010, 2024)
+    custom = pd.DataFrame({"reform_id": list("abcd"), "province": ["Anhui", "Anhui", "Guizhou", "Anhui"],
+                           "indicator": ["primary_care_visit_share"] * 2 + ["gps_per_10000", "primary_care_visit_share"],
+                           "start_year": [2015, 2019.0, 2012, 2011], "full_effect": [2.5, -1.1, 0.3, 0.7],
+                           "buildup_years": [3, 1, 4, 7], "start_year_basis": ["policy", None, "assumed", "x"]})
+    for effects in (S.default_effects(), custom):
+        for ind in S.PANEL_INDICATORS:
+            want = np.zeros((len(provs), len(years)))
+            for r in effects[effects["indicator"] == ind].itertuples(index=False):
+                want[provs.index(r.province)] += S.effect_path(years, int(r.start_year), float(r.full_effect),
+                                                               int(r.buildup_years))
+            assert np.array_equal(S._effect_matrix(effects, ind, provs, years), want), ind
+    assert not S._effect_matrix(None, "gps_per_10000", provs, years).any()

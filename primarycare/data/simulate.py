@@ -181,29 +181,44 @@ def effect_path(years: np.ndarray, start: int, full: float, buildup: int) -> np.
 
 
 def truth_table(effects: pd.DataFrame, years: Iterable[int]) -> pd.DataFrame:
-    """The long truth table (one row per reform, indicator and year) for an effects table."""
+    """The long truth table (one row per reform, indicator and year) for an effects table: each reform's
+    rows in the order of ``effects``, its years in order, the effect from :func:`effect_path` (built for
+    all reforms at once: the primer draws a panel fifty times)."""
     years_arr = np.asarray(list(years))
-    frames = []
-    for r in effects.itertuples(index=False):
-        frames.append(pd.DataFrame({
-            "reform_id": r.reform_id, "province": r.province, "indicator": r.indicator, "year": years_arr,
-            "effect": effect_path(years_arr, int(r.start_year), float(r.full_effect), int(r.buildup_years)),
-            "start_year": int(r.start_year), "full_effect": float(r.full_effect),
-            "buildup_years": int(r.buildup_years), "start_year_basis": r.start_year_basis,
-        }))
-    if not frames:
+    if len(effects) == 0:
         return pd.DataFrame(columns=TRUTH_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[TRUTH_COLUMNS]
+    n, t = len(effects), len(years_arr)
+    start = effects["start_year"].to_numpy().astype(int)
+    full = effects["full_effect"].to_numpy().astype(float)
+    build = effects["buildup_years"].to_numpy().astype(int)
+    k = np.clip((years_arr[None, :] - start[:, None] + 1) / build[:, None], 0.0, 1.0)  # effect_path, row-wise
+    return pd.DataFrame({
+        "reform_id": np.repeat(effects["reform_id"].to_numpy(), t),
+        "province": np.repeat(effects["province"].to_numpy(), t),
+        "indicator": np.repeat(effects["indicator"].to_numpy(), t), "year": np.tile(years_arr, n),
+        "effect": (full[:, None] * k).ravel(), "start_year": np.repeat(start, t),
+        "full_effect": np.repeat(full, t), "buildup_years": np.repeat(build, t),
+        "start_year_basis": np.repeat(effects["start_year_basis"].to_numpy(), t),
+    })[TRUTH_COLUMNS]
 
 
 def _effect_matrix(effects: pd.DataFrame | None, indicator: str, provs: list[str],
                    years: np.ndarray) -> np.ndarray:
+    """Planted effect of ``indicator`` by province (rows, in the order of ``provs``) and year: the sum of
+    the :func:`effect_path` of its reforms, added in the order of ``effects``."""
     mat = np.zeros((len(provs), len(years)))
     if effects is None or len(effects) == 0:
         return mat
+    sel = effects["indicator"].to_numpy() == indicator
+    if not sel.any():
+        return mat
     idx = {p: i for i, p in enumerate(provs)}
-    for r in effects[effects["indicator"] == indicator].itertuples(index=False):
-        mat[idx[r.province]] += effect_path(years, int(r.start_year), float(r.full_effect), int(r.buildup_years))
+    rows = np.array([idx[p] for p in effects["province"].to_numpy()[sel]])
+    start = effects["start_year"].to_numpy()[sel].astype(int)
+    full = effects["full_effect"].to_numpy()[sel].astype(float)
+    build = effects["buildup_years"].to_numpy()[sel].astype(int)
+    k = np.clip((years[None, :] - start[:, None] + 1) / build[:, None], 0.0, 1.0)  # effect_path, row-wise
+    np.add.at(mat, rows, full[:, None] * k)  # unbuffered: a province's reforms are added one after another
     return mat
 
 
