@@ -74,12 +74,12 @@ JOURNAL = GENERATED / ".transaction.json"  # a case run's write-ahead journal (p
 ZH_BOOK = GENERATED / "zh" / "book"  # the Chinese edition's source tree (pages copied, chapters executed in Chinese)
 SITE_WORK_ZH = GENERATED / "site_zh"  # its persistent Sphinx work dir; its HTML goes to book/_build/html/zh
 EDITIONS = ("en", "zh")
-# figures display inline whatever MPLBACKEND says (no magic in notebooks), uncropped: the book's figures fit
-# their canvas (primarycare.report.plots lays them out; tests/test_case.py checks nothing overflows), so the
-# inline backend draws each once instead of twice for a "tight" crop
 # the workers and their kernels yield the processor to the analyses run ahead and to the edition checks,
 # which the chapters wait for (a kernel's start-up has time to spare while they run)
 KERNEL_NICENESS = 4
+# figures display inline whatever MPLBACKEND says (no magic in notebooks), uncropped: the book's figures fit
+# their canvas (primarycare.report.plots lays them out; tests/test_case.py checks nothing overflows), so the
+# inline backend draws each once instead of twice for a "tight" crop
 KERNEL_ARGS = ["--matplotlib=inline", "--InlineBackend.print_figure_kwargs={'bbox_inches': None}"]
 
 
@@ -290,20 +290,17 @@ def start_warm_kernel(modules: tuple[str, ...] | None = None) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"kernel-{os.getpid()}.log", "w") as log:
         os.dup2(log.fileno(), 2)
-    try:
-        kernel = WarmKernel(KERNEL_ARGS, cwd=str(NOTEBOOKS), modules=modules or WARM_MODULES, wait=False)
-    except Exception as e:  # noqa: BLE001 - not fatal: the worker's notebooks start their own kernels
-        print(f"The warm kernel did not start ({type(e).__name__}: {e}); each notebook of this worker starts "
-              "its own kernel.", file=sys.stderr, flush=True)
-        return
     from multiprocessing.util import Finalize
 
-    Finalize(kernel, kernel.shutdown, exitpriority=10)  # workers exit without atexit
-    register_engine()  # imports Papermill here while the kernel starts and imports
+    kernel = None
     try:
+        kernel = WarmKernel(KERNEL_ARGS, cwd=str(NOTEBOOKS), modules=modules or WARM_MODULES, wait=False)
+        Finalize(kernel, kernel.shutdown, exitpriority=10)  # workers exit without atexit
+        register_engine()  # imports Papermill here while the kernel starts and imports
         kernel.ready()
-    except Exception as e:  # noqa: BLE001 - as above
-        kernel.shutdown()
+    except Exception as e:  # noqa: BLE001 - not fatal: the worker's notebooks start their own kernels
+        if kernel is not None:
+            kernel.shutdown()
         print(f"The warm kernel did not start ({type(e).__name__}: {e}); each notebook of this worker starts "
               "its own kernel.", file=sys.stderr, flush=True)
         return
@@ -902,9 +899,13 @@ def _analysis_process() -> None:
     and the estimators imported at once. (It is forked from the build, whose numerics
     :func:`primarycare.cli.command` keeps single-threaded as in the kernels, so the results are the ones a
     kernel computes.)"""
+    import importlib
+
+    from .kernels import ANALYSIS_MODULES
+
     os.environ.update(_worker_env())
-    from ..case import run  # noqa: F401
-    from ..methods import did, sdid, synth, trends  # noqa: F401
+    for name in ("primarycare.case.run", *ANALYSIS_MODULES):
+        importlib.import_module(name)
 
 
 @contextlib.contextmanager

@@ -44,16 +44,20 @@ RENDER_MODULES = (
     "primarycare.report.edition", "primarycare.report.real_record",
 )
 
+#: The estimators (imported once by every kernel of a build that estimates, and at once by the build's
+#: analysis process: :func:`primarycare.book.build.estimate`).
+ANALYSIS_MODULES = (
+    "scipy.stats", "primarycare.methods.did", "primarycare.methods.inference", "primarycare.methods.pretrend",
+    "primarycare.methods.sensitivity", "primarycare.methods.synth", "primarycare.methods.sdid",
+    "primarycare.methods.conformal", "primarycare.methods.trends",
+)
+
 #: Modules every kernel imports once, before its first notebook: what the book's notebooks import
 #: (directly or through the library; not ``statsmodels.api``, which nothing imports and which alone takes
 #: over a second). Importing a module a notebook does not use changes nothing it computes. A build whose
 #: notebooks only render (:data:`RENDER_MODULES`) warms with those alone; a notebook that needs more
 #: imports it itself, once per kernel.
-WARM_MODULES = RENDER_MODULES + (
-    "scipy.stats", "primarycare.methods.did", "primarycare.methods.inference", "primarycare.methods.pretrend",
-    "primarycare.methods.sensitivity", "primarycare.methods.synth", "primarycare.methods.sdid",
-    "primarycare.methods.conformal", "primarycare.methods.trends",
-)
+WARM_MODULES = RENDER_MODULES + ANALYSIS_MODULES
 
 # --------------------------------------------------------------------------------------------------
 # inside the kernel

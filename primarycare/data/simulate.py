@@ -174,8 +174,9 @@ def _check_effects(effects: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def effect_path(years: np.ndarray, start: int, full: float, buildup: int) -> np.ndarray:
-    """Planted effect in each year: 0 before ``start``, then a linear build-up to ``full``."""
+def effect_path(years: np.ndarray, start: Any, full: Any, buildup: Any) -> np.ndarray:
+    """Planted effect in each year: 0 before ``start``, then a linear build-up to ``full``. Arrays broadcast:
+    ``years[None, :]`` with column vectors of starts, sizes and build-ups give one row per reform."""
     k = np.clip((years - start + 1) / buildup, 0.0, 1.0)
     return full * k
 
@@ -191,12 +192,12 @@ def truth_table(effects: pd.DataFrame, years: Iterable[int]) -> pd.DataFrame:
     start = effects["start_year"].to_numpy().astype(int)
     full = effects["full_effect"].to_numpy().astype(float)
     build = effects["buildup_years"].to_numpy().astype(int)
-    k = np.clip((years_arr[None, :] - start[:, None] + 1) / build[:, None], 0.0, 1.0)  # effect_path, row-wise
     return pd.DataFrame({
         "reform_id": np.repeat(effects["reform_id"].to_numpy(), t),
         "province": np.repeat(effects["province"].to_numpy(), t),
         "indicator": np.repeat(effects["indicator"].to_numpy(), t), "year": np.tile(years_arr, n),
-        "effect": (full[:, None] * k).ravel(), "start_year": np.repeat(start, t),
+        "effect": effect_path(years_arr[None, :], start[:, None], full[:, None], build[:, None]).ravel(),
+        "start_year": np.repeat(start, t),
         "full_effect": np.repeat(full, t), "buildup_years": np.repeat(build, t),
         "start_year_basis": np.repeat(effects["start_year_basis"].to_numpy(), t),
     })[TRUTH_COLUMNS]
@@ -217,8 +218,8 @@ def _effect_matrix(effects: pd.DataFrame | None, indicator: str, provs: list[str
     start = effects["start_year"].to_numpy()[sel].astype(int)
     full = effects["full_effect"].to_numpy()[sel].astype(float)
     build = effects["buildup_years"].to_numpy()[sel].astype(int)
-    k = np.clip((years[None, :] - start[:, None] + 1) / build[:, None], 0.0, 1.0)  # effect_path, row-wise
-    np.add.at(mat, rows, full[:, None] * k)  # unbuffered: a province's reforms are added one after another
+    paths = effect_path(years[None, :], start[:, None], full[:, None], build[:, None])  # one row per reform
+    np.add.at(mat, rows, paths)  # unbuffered: a province's reforms are added one after another
     return mat
 
 

@@ -78,13 +78,13 @@ def reform_events() -> pd.DataFrame:
                  "national_tight_ccmc_pilot_2019", "source": nat["source"]})
     for cfg in cases.load_cases().values():
         src = pol.loc[cfg.reform, "source"] if cfg.reform in pol.index else ""
-        if "assumed" in cfg.reform_year_source:
+        assumed = "assumed" in cfg.reform_year_source  # told from the registry's code, not the translated basis
+        if assumed:
             src = "data/cases.yml (reform_year_reasoning); " + src
         rows.append({"event": (cfg.reform_name_zh or cfg.reform_name) if is_zh() else cfg.reform_name,
                      "province": cfg.province, "year": int(cfg.reform_year),
                      "basis": _(str(cfg.reform_year_source)), "reform_id": cfg.reform, "source": src,
-                     # told apart here, not from "basis", which is already in the language in use
-                     "assumed": "assumed" in cfg.reform_year_source})
+                     "assumed": assumed})
     return pd.DataFrame(rows)
 
 
