@@ -341,6 +341,47 @@ def test_both_editions_render_the_analysis_run_ahead(monkeypatch, tmp_path):
     assert cache["zh case anhui"] == j["zh_case"].key
 
 
+def test_work_after_the_analyses_runs_once_they_are_done(monkeypatch, tmp_path):
+    """``after`` (the introduction's figures) goes to the analysis process behind every analysis."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    j = _jobs(tmp_path)
+    log = _fake_run(monkeypatch, tmp_path, ok=True)
+    with ThreadPoolExecutor(2) as pool, ThreadPoolExecutor(1) as ahead:
+        failures = bb._run_jobs([j["case"], j["zh_case"]], pool, False, {}, ahead=ahead, slots=2,
+                                after=(lambda: log.append(("after", "figures")),))
+    assert failures == []
+    assert [e[0] for e in log if e[0] in ("analysis", "after")] == ["analysis", "after"]
+
+
+def test_figures_drawn_ahead_are_the_ones_the_pages_use(monkeypatch, tmp_path):
+    """figures_ahead draws each edition's introduction figures where the build later asks for them; those
+    later calls then draw nothing (same inputs), in either language."""
+    from primarycare.book import readers
+    from primarycare.report import plots
+
+    monkeypatch.setattr(readers, "FIGURES", tmp_path / "en")
+    monkeypatch.setattr(bb, "ZH_BOOK", tmp_path / "zh" / "book")
+    bb.figures_ahead(("en", "zh"))
+    zh = tmp_path / "zh" / "book" / "_generated" / "figures"
+    for folder in (tmp_path / "en", zh):
+        assert (folder / "tile_map.svg").exists() and (folder / "reform_timeline.svg").exists()
+    assert "安徽" in (zh / "tile_map.svg").read_text(encoding="utf-8")
+    assert i18n.language() == "en"  # the process's language is left as it was
+
+    def no_drawing():
+        raise AssertionError("drawn again")
+
+    monkeypatch.setattr(plots, "tile_map", no_drawing)
+    monkeypatch.setattr(plots, "reform_timeline", no_drawing)
+    readers.write_figures(tmp_path / "en")
+    i18n.set_language("zh")  # as prepare_zh_tree asks (write_edition_pages)
+    try:
+        readers.write_figures(zh)
+    finally:
+        i18n.set_language("en")
+
+
 def test_a_chinese_chapter_is_dropped_when_its_english_chapter_fails(monkeypatch, tmp_path):
     """Run at the same time from the same analysis, the Chinese chapter must not show a result whose
     English chapter failed: it is dropped (the previous one stays) and runs again at the next build."""

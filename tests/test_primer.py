@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from primarycare.case.teaching import teaching_data
@@ -99,6 +101,23 @@ def test_teaching_data_carries_the_planted_truth():
     assert td.province not in td.donors and len(td.donors) == f.province.nunique() - 1
     with pytest.raises(UserInputError):
         teaching_data("atlantis")
+    with pytest.raises(UserInputError, match="'visits' is not an indicator in the simulated panel"):
+        teaching_data("zhejiang", outcome="visits")
+
+
+def test_teaching_data_is_cut_from_the_full_panel():
+    """teaching_data draws its outcome alone (for speed); the frame and truth are the full panel's."""
+    from primarycare.data.simulate import simulate_panel
+
+    td = teaching_data("anhui", outcome="primary_care_staff_per_1000", seed=3)
+    sim = simulate_panel(seed=3)
+    w = sim.wide()
+    keep = w[w["province"].isin([td.province, *td.donors])].sort_values(["province", "year"]).reset_index(drop=True)
+    pd.testing.assert_series_equal(td.frame[td.outcome], keep[td.outcome], check_exact=True)
+    t = sim.truth
+    t = t[(t["province"] == td.province) & (t["indicator"] == td.outcome) & (t["reform_id"] == td.reform_id)]
+    expected = t.groupby("year")["effect"].sum().reindex(td.truth.index, fill_value=0.0)
+    np.testing.assert_array_equal(td.truth.to_numpy(), expected.to_numpy())
 
 
 def test_teaching_data_switch_breaks_parallel_trends():

@@ -448,3 +448,28 @@ def test_effect_matrix_adds_each_provinces_reforms_in_order():
                                                                int(r.buildup_years))
             assert np.array_equal(S._effect_matrix(effects, ind, provs, years), want), ind
     assert not S._effect_matrix(None, "gps_per_10000", provs, years).any()
+
+
+@pytest.mark.parametrize("seed", [2024, 7])
+def test_one_indicator_is_drawn_as_in_the_full_panel(seed):
+    """simulate_panel(indicators=...) gives, exactly, the full panel's rows of those indicators and their
+    truth (each indicator has a random stream of its own), for either parallel-trends setting."""
+    for pt in (True, False):
+        full = simulate_panel(seed=seed, parallel_trends=pt)
+        for ind in PANEL_INDICATORS:
+            one = simulate_panel(seed=seed, parallel_trends=pt, indicators=[ind])
+            want = full.panel[full.panel["indicator"] == ind].reset_index(drop=True)
+            pd.testing.assert_frame_equal(one.panel, want, check_exact=True)
+            truth = full.truth[full.truth["indicator"] == ind].reset_index(drop=True)
+            pd.testing.assert_frame_equal(one.truth.reset_index(drop=True), truth, check_exact=True)
+    two = simulate_panel(seed=seed, indicators=("gps_per_10000", "primary_care_visit_share"))
+    assert list(two.panel["indicator"].unique()) == ["primary_care_visit_share", "gps_per_10000"]  # panel order
+    same = simulate_panel(seed=seed, indicators="gps_per_10000")  # one name as a string
+    assert set(same.panel["indicator"]) == {"gps_per_10000"}
+
+
+def test_unknown_indicators_are_refused():
+    with pytest.raises(UserInputError, match="indicators must be some of .*'visits'"):
+        simulate_panel(indicators=["visits"])
+    with pytest.raises(UserInputError, match="got none"):
+        simulate_panel(indicators=[])

@@ -380,3 +380,45 @@ def test_the_chinese_search_language_indexes_as_sphinx_does():
     assert ours.words == theirs.words
     assert [ours.stem(w) for w in ours.words] == [theirs.stem(w) for w in theirs.words]
     assert ours.lang == "zh" and isinstance(ours, SearchChinese)
+
+
+def test_myst_documents_made_once_per_parser_class_are_the_same():
+    """sphinx_ext.quicker_myst_documents: the same default settings as myst-parser computes each time, and
+    each document its own copy (a change to one does not reach the next)."""
+    from docutils.frontend import get_default_settings
+    from myst_parser.mdit_to_docutils import base
+    from myst_parser.parsers.sphinx_ import MystParser
+
+    from primarycare.book.sphinx_ext import quicker_myst_documents
+
+    quicker_myst_documents()
+    quicker_myst_documents()  # idempotent
+    assert base.make_document.pc_cached
+    for parser in (base.RSTParser, MystParser):
+        first, second = base.make_document("a.md", parser), base.make_document("b.md", parser)
+        ours, theirs = vars(first.settings), vars(get_default_settings(parser))
+        deps = "record_dependencies"  # an object without equality: its own one per document
+        assert {k: v for k, v in ours.items() if k != deps} == {k: v for k, v in theirs.items() if k != deps}
+        assert type(ours[deps]) is type(theirs[deps]) and ours[deps] is not second.settings.record_dependencies
+        assert first.settings is not second.settings
+        first.settings.tab_width = 99
+        assert base.make_document("c.md", parser).settings.tab_width != 99
+        assert second["source"] == "b.md"
+
+
+def test_the_sidebar_navigation_is_never_empty():
+    """sphinx_ext.sidebar_nav_rendered_once skips the theme's emptiness check of the navigation tree: it must
+    hold links on every page of both editions."""
+    from pydata_sphinx_theme import utils
+
+    from primarycare.book import sphinx_ext
+
+    sphinx_ext.sidebar_nav_rendered_once()
+    sphinx_ext.sidebar_nav_rendered_once()  # idempotent: wrapped once
+    assert utils._update_and_remove_templates.pc_never_empty
+    site = _site()
+    for rel in _chapters(site):
+        for page in (site / rel, site / "zh" / rel):
+            html = page.read_text(encoding="utf-8")
+            nav = re.search(r'<nav class="bd-links bd-docs-nav"(.*?)</nav>', html, flags=re.S)
+            assert nav and nav.group(1).count("<a ") >= 10, f"{page}: no navigation tree in the sidebar"

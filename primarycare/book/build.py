@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -987,6 +988,27 @@ def warm_modules(todo: list[Job]) -> tuple[str, ...]:
     return RENDER_MODULES if render else WARM_MODULES
 
 
+def figures_ahead(langs: tuple[str, ...]) -> None:
+    """Draw the introduction's figures of the editions ``langs`` where the build puts them before Sphinx
+    runs (:func:`primarycare.book.readers.write_figures`, which keeps figures drawn from the same inputs:
+    those later calls then draw nothing). Runs in the analysis process, after the analyses; a failure is
+    left for those calls to report."""
+    from ..report.i18n import language, set_language
+    from . import readers
+
+    before = language()
+    for lang, folder in (("en", readers.FIGURES), ("zh", ZH_BOOK / "_generated" / "figures")):
+        if lang not in langs:
+            continue
+        set_language(lang)
+        try:
+            readers.write_figures(folder)
+        except Exception:  # noqa: BLE001, S110 - write_pages and prepare_zh_tree draw it again and report
+            pass
+        finally:
+            set_language(before)
+
+
 def drop_analyses() -> None:
     """Remove the analyses' staging folders (:func:`estimate`); a chapter keeps its copy of the result."""
     for d in STAGING.glob("analysis-*"):
@@ -1054,7 +1076,8 @@ def _priorities(todo: list[Job], deps: dict[str, set[str]], seconds: dict[str, f
 
 
 def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cache: dict[str, str],
-              gates: dict[str, Future] | None = None, ahead: Any = None, slots: int | None = None) -> list[dict[str, Any]]:
+              gates: dict[str, Future] | None = None, ahead: Any = None, slots: int | None = None,
+              after: tuple[Callable[[], Any], ...] = ()) -> list[dict[str, Any]]:
     """Execute ``todo`` on ``pool``, each job once the jobs it reads have finished (:func:`_dependencies`);
     record the keys of the successful ones. Without ``keep_going`` the first failure stops what has not
     started; with it, a job whose English run failed is skipped and the rest run. ``gates``: an edition's
@@ -1062,7 +1085,8 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     they are dropped (the caller reports why). ``ahead``: an executor that runs the English case chapters'
     analyses first (:func:`estimate`); a chapter whose analysis failed runs it itself. ``slots``: how many
     notebooks the pool runs at once (the pool is given no more, so the next one is chosen when a worker
-    is free)."""
+    is free). ``after``: work for ``ahead`` once the analyses are done (not waited for here: shutting the
+    executor down waits for it)."""
     from tqdm import tqdm
 
     gates = dict(gates or {})
@@ -1082,6 +1106,8 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     if ahead is not None:
         for job in sorted((j for j in todo if runs_ahead(j)), key=lambda j: -priority[j.name]):
             analyses[ahead.submit(estimate, job)] = job
+        for fn in after:
+            ahead.submit(fn)
 
     def open_gates() -> None:
         for lang, gate in list(gates.items()):
@@ -1264,7 +1290,10 @@ def _build(args: argparse.Namespace) -> int:
                   + (" once its catalogue check has passed" if gates else "")
                   + " (case chapters from their saved results: nothing is re-estimated).")
         if pool is not None and (todo or zh_todo):
-            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, gates, ahead=analyses, slots=workers)
+            # the introduction's figures (drawn before Sphinx runs) are drawn by the analysis process once
+            # its analyses are done, while the last notebooks run
+            failures = _run_jobs(todo + zh_todo, pool, args.keep_going, cache, gates, ahead=analyses, slots=workers,
+                                 after=(functools.partial(figures_ahead, langs),) if analyses and not args.no_site else ())
         deferred = [j for j in jobs + zh_jobs if j.kind == "synthesis" and only and args.no_site
                     and any(t.kind == "case" and t.lang == j.lang and cache.get(t.name) == t.key
                             for t in todo + zh_todo)]

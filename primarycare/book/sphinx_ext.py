@@ -9,6 +9,15 @@ the book in a list and checks each word it stems against that list, which made t
 search index take about 6 s (a third of its Sphinx build). :func:`chinese_search` is the same language
 with a set: the same index, byte for byte (``tests/test_zh.py``).
 
+Two speed-ups that leave every page the same, byte for byte (``tests/test_zh.py``):
+ * myst-parser makes a default document (docutils settings from an option parser built anew) every time
+   it renders Markdown, even when it is handed a document, as it always is: for the Chinese edition's
+   translated messages that is hundreds of option parsers. :func:`quicker_myst_documents` computes the
+   default settings once per parser class and gives each document a copy of its own;
+ * pydata-sphinx-theme renders each sidebar template once to check that it is not empty, then again for
+   the page. sphinx-book-theme's navigation tree (``sbt-sidebar-nav.html``) is never empty in this book
+   (every page is in its table of contents), so :func:`sidebar_nav_rendered_once` skips the check.
+
 Two fixes for a site that must run offline without console errors:
  * sphinx-thebe adds its inline configuration script twice on rebuilds with a persistent work
    directory, and the second `const THEBE_JS_URL` is a JavaScript error on every page;
@@ -100,8 +109,53 @@ def chinese_search() -> type:
     return FastSearchChinese
 
 
+def quicker_myst_documents() -> None:
+    """myst-parser's ``make_document`` with the default settings computed once per parser class (a deep
+    copy for each document, so no two share a list). Idempotent."""
+    import copy
+    import functools
+
+    from docutils.frontend import get_default_settings
+    from docutils.utils import new_document
+    from myst_parser.mdit_to_docutils import base
+
+    if getattr(base.make_document, "pc_cached", False):
+        return
+    defaults = functools.cache(get_default_settings)
+
+    def make_document(source_path: str = "notset", parser_cls: type = base.RSTParser):
+        return new_document(source_path, settings=copy.deepcopy(defaults(parser_cls)))
+
+    make_document.pc_cached = True  # type: ignore[attr-defined]
+    make_document.__doc__ = base.make_document.__doc__
+    base.make_document = make_document
+
+
+#: sidebar templates the theme need not render to find out whether they are empty (see the module docstring)
+NEVER_EMPTY = ("sbt-sidebar-nav.html",)
+
+
+def sidebar_nav_rendered_once() -> None:
+    """pydata-sphinx-theme's template filter told that :data:`NEVER_EMPTY` templates are never empty (its
+    own ``templates_skip_empty_check``, extended). Idempotent."""
+    from pydata_sphinx_theme import utils
+
+    original = utils._update_and_remove_templates
+    if getattr(original, "pc_never_empty", False):
+        return
+
+    def update_and_remove_templates(app, context, templates, section, templates_skip_empty_check=None):
+        skip = [*(templates_skip_empty_check or []), *NEVER_EMPTY]
+        return original(app, context, templates, section, templates_skip_empty_check=skip)
+
+    update_and_remove_templates.pc_never_empty = True  # type: ignore[attr-defined]
+    utils._update_and_remove_templates = update_and_remove_templates
+
+
 def setup(app) -> dict:
     """Register the fixes above, the language switch and the Chinese search as a Sphinx extension."""
+    quicker_myst_documents()
+    sidebar_nav_rendered_once()
     app.add_search_language(chinese_search())
     app.add_config_value("pc_edition", "en", "html")
     app.connect("config-inited", _theme_defaults)

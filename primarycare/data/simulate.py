@@ -407,7 +407,7 @@ def _file_settings(stamp: tuple) -> tuple[pd.DataFrame, dict[str, dict[str, dict
 def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
                    effects: str | pd.DataFrame | None = "default",
                    config: Mapping[str, Any] | None = None, parallel_trends: bool | None = None,
-                   noise_scale: float = 1.0) -> SimulatedPanel:
+                   noise_scale: float = 1.0, indicators: Iterable[str] | None = None) -> SimulatedPanel:
     """Simulate the 31-province teaching panel (see the module docstring for the DGP and calibration).
 
     ``effects="default"`` plants the effects of ``data/simulation.yml``; ``None`` plants none (for size
@@ -417,6 +417,9 @@ def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
     level, so parallel trends fail on purpose (the primer's lesson); the source column says so.
     ``noise_scale`` multiplies every AR(1) innovation sd (0 gives the noise-free expected paths of the
     same simulated world: same province effects, same calibration). Deterministic given ``seed``.
+    ``indicators`` draws only those of :data:`PANEL_INDICATORS` (and their planted truth): each indicator
+    has a random stream of its own, so its values are the ones the full panel has (a lesson that draws
+    dozens of panels of one outcome skips the others).
     """
     cfg = config or load_config()
     years_arr = np.asarray(list(years), dtype=int)
@@ -425,6 +428,13 @@ def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
     if not (np.isfinite(noise_scale) and noise_scale >= 0):
         raise UserInputError(f"simulate_panel: noise_scale must be a number >= 0 (1 = the configured noise), "
                              f"got {noise_scale!r}.")
+    if isinstance(indicators, str):
+        indicators = [indicators]
+    drawn = PANEL_INDICATORS if indicators is None else tuple(dict.fromkeys(indicators))
+    unknown = [i for i in drawn if i not in PANEL_INDICATORS]
+    if unknown or not drawn:
+        raise UserInputError(f"simulate_panel: indicators must be some of {', '.join(PANEL_INDICATORS)}, got "
+                             f"{', '.join(map(repr, unknown)) if unknown else 'none'}.")
     pt = bool(cfg.get("parallel_trends", True)) if parallel_trends is None else bool(parallel_trends)
     if config is None:  # the settings file: its planted effects and targets do not depend on the seed
         default, prov_targets = _file_settings(_settings_stamp())
@@ -447,7 +457,7 @@ def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
     if noise_scale != 1:
         source += f" noise_scale={noise_scale:g}"
     frames = []
-    for ind in PANEL_INDICATORS:
+    for ind in (i for i in PANEL_INDICATORS if i in drawn):  # the panel's order, whatever the argument's
         spec = cfg["indicators"][ind]
         rng = np.random.default_rng([int(seed), _INDICATOR_OFFSET[ind]])
         base = _simulate_indicator(ind, spec, provs, years_arr, rng, _effect_matrix(default, ind, provs, years_arr),
@@ -459,6 +469,8 @@ def simulate_panel(seed: int = 2024, years: Iterable[int] = range(2010, 2024),
             "status": "simulated", "source": source,
         }))
     panel = pd.concat(frames, ignore_index=True)
+    if planted is not None and indicators is not None:
+        planted = planted[planted["indicator"].isin(drawn)].reset_index(drop=True)
     truth = truth_table(planted, years_arr) if planted is not None else pd.DataFrame(columns=TRUTH_COLUMNS)
     return SimulatedPanel(panel=panel, truth=truth, seed=int(seed), effects=planted, parallel_trends=pt)
 
