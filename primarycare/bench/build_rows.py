@@ -15,7 +15,10 @@ one: no executed notebook, no Sphinx work dir, no wheel. In that copy, one after
    run the template), timed inside that process: its kernel's start, the imports, and the notebook.
 
 Each row is one run: on a shared machine the wall-clock time includes waiting for a core, so run it on
-an idle machine. The copy is deleted afterwards.
+an idle machine. On a virtual machine the hypervisor may also take the cores away for a while: the
+``stolen_s`` column is the processor time it took from this machine's cores during the row (Linux's
+``steal`` count, /proc/stat; empty elsewhere), which explains most of the spread between runs of the same
+build. The copy is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -52,6 +55,16 @@ def copy_repository(dest: Path) -> Path:
                 (target / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target / rel)
     return target
+
+
+def stolen_seconds() -> float:
+    """Processor seconds the hypervisor has taken from this machine's cores since boot (NaN if unknown)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return float("nan")
 
 
 def _build(repo: Path, *args: str) -> float:
@@ -110,30 +123,46 @@ def _chapter_alone(repo: Path) -> dict[str, float]:
     return out
 
 
+class _Stolen:
+    """The stolen seconds between successive calls of :meth:`since` (the first from when it was made)."""
+
+    def __init__(self) -> None:
+        self.last = stolen_seconds()
+
+    def since(self) -> float:
+        now = stolen_seconds()
+        out, self.last = now - self.last, now
+        return out
+
+
 def rows() -> list[dict]:
-    """The builds (see the module docstring) as table rows: task, seconds, target_s."""
+    """The builds (see the module docstring) as table rows: task, seconds, target_s, stolen_s."""
     out = []
+    stolen = _Stolen()
     with tempfile.TemporaryDirectory(prefix="primarycare-bench-build-") as tmp:
         repo = copy_repository(Path(tmp))
+        nan = float("nan")
         print("clean full build (both editions) ...", file=sys.stderr, flush=True)
-        clean = _build(repo)
-        out.append({"task": "clean full build, both editions (28 notebooks, 2 Sphinx builds)", "seconds": clean,
-                    "target_s": TARGETS["clean"]})
+        stolen.since()
+        out.append({"task": "clean full build, both editions (28 notebooks, 2 Sphinx builds)", "seconds": _build(repo),
+                    "target_s": TARGETS["clean"], "stolen_s": stolen.since()})
         print("rebuild with nothing changed ...", file=sys.stderr, flush=True)
-        out.append({"task": "rebuild with nothing changed", "seconds": _build(repo), "target_s": float("nan")})
+        out.append({"task": "rebuild with nothing changed", "seconds": _build(repo), "target_s": nan,
+                    "stolen_s": stolen.since()})
         print("one case chapter ...", file=sys.stderr, flush=True)
         chapter = _build(repo, "--only", "anhui", "--force", "--no-site", "--lang", "en")
         out.append({"task": "one case chapter: --only anhui --force --no-site --lang en (whole command)",
-                    "seconds": chapter, "target_s": TARGETS["chapter"]})
+                    "seconds": chapter, "target_s": TARGETS["chapter"], "stolen_s": stolen.since()})
         out.append({"task": "  of which the Anhui notebook (Papermill's duration)",
-                    "seconds": _papermill_seconds(repo / "book" / "cases" / "anhui.ipynb"),
-                    "target_s": float("nan")})
+                    "seconds": _papermill_seconds(repo / "book" / "cases" / "anhui.ipynb"), "target_s": nan,
+                    "stolen_s": nan})
         both = _build(repo, "--only", "anhui", "--force", "--no-site")
         out.append({"task": "one case, both editions: --only anhui --force --no-site (whole command)",
-                    "seconds": both, "target_s": TARGETS["chapter"]})
+                    "seconds": both, "target_s": TARGETS["chapter"], "stolen_s": stolen.since()})
         alone = _chapter_alone(repo)
         out.append({"task": "the Anhui notebook with its own analysis in a build worker: kernel, imports, notebook",
-                    "seconds": alone["kernel"] + alone["notebook"], "target_s": TARGETS["chapter"]})
-        out.append({"task": "  of which kernel start and imports", "seconds": alone["kernel"],
-                    "target_s": float("nan")})
+                    "seconds": alone["kernel"] + alone["notebook"], "target_s": TARGETS["chapter"],
+                    "stolen_s": stolen.since()})
+        out.append({"task": "  of which kernel start and imports", "seconds": alone["kernel"], "target_s": nan,
+                    "stolen_s": nan})
     return out

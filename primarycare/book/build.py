@@ -9,7 +9,10 @@ Papermill in parallel (a worker per core, each with a warm kernel: :mod:`primary
 the synthesis, which reads the cases' saved results. Each case's analysis runs first, in a process of its
 own while the kernels start (:func:`estimate`); its chapters in both editions render the saved result;
 (3) ``book/_toc.yml`` is generated from the cases; (4) ``jupyter-book build`` runs with execution off
-into a staging area that is swapped into ``book/_build/html`` only when it succeeds.
+into a staging area that is swapped into ``book/_build/html`` only when it succeeds. The introduction's
+figures are drawn by the analysis process once its analyses are done (:func:`figures_ahead`), and the
+``jupyter-book`` runs (the Chinese catalogue check, both sites) are forked from one process that imports
+Sphinx once (:mod:`primarycare.book.sphinx_runs`).
 
 Each executed notebook is cached under a key made of the notebook's content, its parameters, the data
 files and the library's source; a case's key uses its own validated settings (not the whole of
@@ -38,7 +41,6 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -636,27 +638,25 @@ def build_editions(editions: dict[str, bool], quiet: bool = True) -> dict[str, P
     """:func:`build_edition` of several editions (``{lang: all_pages}``) at once, one ``jupyter-book``
     process each (Sphinx uses one core; the editions have separate sources and work dirs); their HTML
     folders. The first failure is raised after every process has finished."""
-    from . import readers
+    from . import readers, sphinx_runs
 
     readers.ensure_pages()  # figures, sources table and downloads the pages include (made once if missing)
-    procs: dict[str, tuple[subprocess.Popen, Path, Any]] = {}
-    for lang, all_pages in editions.items():
-        source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, _zh_work())
-        work.mkdir(parents=True, exist_ok=True)
-        cmd = ["jupyter-book", "build", str(source), "--path-output", str(work)]
-        if all_pages:
-            cmd.append("--all")
-        if quiet:
-            cmd.append("--quiet")
-        out = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed below
-        procs[lang] = (subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                        env=_worker_env(), preexec_fn=die_with_parent()), work, out)
+    runs: dict[str, tuple[sphinx_runs.Run, Path]] = {}
+    with tempfile.TemporaryDirectory(prefix="primarycare-site-") as logs:
+        for lang, all_pages in editions.items():
+            source, work = (BOOK, SITE_WORK) if lang == "en" else (ZH_BOOK, _zh_work())
+            work.mkdir(parents=True, exist_ok=True)
+            args = ["build", str(source), "--path-output", str(work)]
+            if all_pages:
+                args.append("--all")
+            if quiet:
+                args.append("--quiet")
+            runs[lang] = (sphinx_runs.start(args, ROOT, _worker_env(), Path(logs) / f"{lang}.log"), work)
+        codes = {lang: run.wait() for lang, (run, _work) in runs.items()}
+        texts = {lang: (Path(logs) / f"{lang}.log").read_text(encoding="utf-8", errors="replace") for lang in runs}
     errors, html = [], {}
-    for lang, (proc, work, out) in procs.items():
-        code = proc.wait()
-        out.seek(0)
-        text = out.read()
-        out.close()
+    for lang, (_run, work) in runs.items():
+        code, text = codes[lang], texts[lang]
         html[lang] = work / "_build" / "html"
         if code != 0 or not (html[lang] / "index.html").exists():
             tail = "\n".join(text.strip().splitlines()[-25:])
@@ -704,8 +704,9 @@ def build_site(quiet: bool = True, all_pages: bool = False,
 # one writer at a time, and recovery from a killed run
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the child killed when this process dies (Linux ``PR_SET_PDEATHSIG``).
+def die_with_parent(parent: int | None = None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child killed when this process (or the process ``parent``, for a call
+    made in the child after a fork) dies (Linux ``PR_SET_PDEATHSIG``).
 
     A run killed with SIGKILL cannot stop its children; without this a notebook or jupyter-book child
     would go on writing into the staging and work folders after the next run had cleaned them. (A
@@ -716,7 +717,7 @@ def die_with_parent() -> Callable[[], None] | None:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
+    parent = os.getpid() if parent is None else parent
 
     def preexec() -> None:
         libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
@@ -846,9 +847,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wait", action="store_true", help="if another build or case run is writing the book, wait "
                     "for it to finish (default: stop at once)")
     args = ap.parse_args(argv)
-    with book_lock(wait=args.wait):
+    with book_lock(wait=args.wait), contextlib.ExitStack() as scope:
         recover_interrupted()
-        return _build(args)
+        return _build(args, scope)
 
 
 def i18n_key(lang: str = "zh") -> str:
@@ -1197,8 +1198,16 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     return failures
 
 
-def _build(args: argparse.Namespace) -> int:
-    """The build itself (holding the lock, after recovery)."""
+def runs_jupyter_book(no_site: bool, executes: bool, langs: tuple[str, ...], cache: dict[str, Any]) -> bool:
+    """Whether a build will run ``jupyter-book``: the sites after executing notebooks (unless ``no_site``),
+    or the Chinese edition's catalogue check, unless the cache holds its answer for the same inputs. (Not
+    sure either way, as when only a page changed: no, and the runs are new processes, as without a server.)"""
+    return (not no_site and executes) or ("zh" in langs and cache.get("_i18n_zh") != i18n_key("zh"))
+
+
+def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) -> int:
+    """The build itself (holding the lock, after recovery). ``scope`` holds what lasts until the build ends
+    (the jupyter-book runs' server, :mod:`primarycare.book.sphinx_runs`; none without it)."""
     t0 = time.time()
     perms = args.permutations or (int(os.environ["PRIMARYCARE_PERMUTATIONS"])
                                   if os.environ.get("PRIMARYCARE_PERMUTATIONS") else None)
@@ -1245,6 +1254,12 @@ def _build(args: argparse.Namespace) -> int:
     n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
     ahead = not getattr(args, "fresh_kernels", False)  # analyses run ahead of their chapters (estimate)
     workers = max(1, min(args.jobs, parallel_width(todo + zh_todo, ahead)))
+    if scope is not None and runs_jupyter_book(args.no_site, bool(todo or zh_todo), langs, cache):
+        # its runs are forked from one process that imports Sphinx meanwhile: started now, before any thread
+        # or worker (a fork of a process with threads may inherit a lock that is never released)
+        from . import sphinx_runs
+
+        scope.enter_context(sphinx_runs.forkserver())
     zh_refused = None  # the Chinese edition's font or catalogue check failed: build English, then report it
     from . import readers  # introduction figures, sources table, wheel and primer zip (book/_generated)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..paths import ROOT
+from . import sphinx_runs
 
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
@@ -147,12 +149,13 @@ def extract_static(pot_dir: Path = POT_DIR) -> list[Path]:
         src = Path(tmp) / "book"
         _template_tree(src)
         out = Path(tmp) / "out"
-        cmd = ["jupyter-book", "build", str(src), "--path-output", str(out), "--builder", "custom",
-               "--custom-builder", "gettext", "--quiet"]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        args = ["build", str(src), "--path-output", str(out), "--builder", "custom", "--custom-builder", "gettext",
+                "--quiet"]
+        log = Path(tmp) / "gettext.log"
+        code = sphinx_runs.run(args, ROOT, dict(os.environ), log)  # forked from the build's server if it has one
         got = out / "_build" / "gettext"
-        if proc.returncode != 0 or not got.is_dir():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        if code != 0 or not got.is_dir():
+            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-20:])
             raise UserInputError(f"Extracting the static messages with Sphinx's gettext builder failed: {tail}")
         pot_dir.mkdir(parents=True, exist_ok=True)
         written = []
