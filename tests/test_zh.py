@@ -422,3 +422,15 @@ def test_the_sidebar_navigation_is_never_empty():
             html = page.read_text(encoding="utf-8")
             nav = re.search(r'<nav class="bd-links bd-docs-nav"(.*?)</nav>', html, flags=re.S)
             assert nav and nav.group(1).count("<a ") >= 10, f"{page}: no navigation tree in the sidebar"
+
+
+def test_the_chinese_data_chapter_links_its_downloads():
+    """The data chapter's three CSV downloads are links in both editions (the Chinese edition's source tree
+    gets the files its page links to: prepare_zh_tree)."""
+    site = _site()
+    for page in (site / "cases" / "data.html", site / "zh" / "cases" / "data.html"):
+        html = page.read_text(encoding="utf-8")
+        links = re.findall(r'href="([^"]*_downloads/[^"]*\.csv)"', html)
+        assert sorted(Path(link).name for link in links) == ["facts.csv", "panel.csv", "truth.csv"], page
+        for link in links:
+            assert (page.parent / link).resolve().is_file(), f"{page}: {link} is not in the site"

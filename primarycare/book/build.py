@@ -618,6 +618,14 @@ def prepare_zh_tree(case_ids: list[str]) -> None:
     finally:
         set_language(before)
     readers.write_edition_pages(ZH_BOOK / "_generated", "zh")
+    # the data chapter's downloads (the panel, the planted effects, the facts register: the same files in
+    # both editions), which its notebook writes beside the English sources and links relative to its page
+    downloads = GENERATED / "data_downloads"
+    for p in sorted(downloads.glob("*")) if downloads.is_dir() else []:
+        target = ZH_BOOK / "_generated" / "data_downloads" / p.name
+        if p.is_file() and (not target.exists() or target.read_bytes() != p.read_bytes()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, target)
     words = "".join(f"{w} 100000 n\n" for w in search_words())
     target = ZH_BOOK / "_generated" / JIEBA_DICT
     if not target.exists() or target.read_text(encoding="utf-8") != words:
