@@ -106,3 +106,15 @@ def test_the_server_starts_only_when_jupyter_book_will_run(monkeypatch):
     assert not bb.runs_jupyter_book(False, False, ("en", "zh"), checked)  # nothing executed (maybe no Sphinx)
     assert bb.runs_jupyter_book(True, True, ("en", "zh"), {})  # the catalogue check will run
     assert not bb.runs_jupyter_book(True, True, ("en",), {})  # no Chinese edition: no check
+
+
+def test_ctrl_c_is_left_to_the_build(tmp_path):
+    """The server ignores SIGINT (the build stops it); a run handles it as a new Python process would."""
+    with sphinx_runs.forkserver():
+        server = sphinx_runs._SERVER["server"]
+        run = sphinx_runs.start(["--version"], tmp_path, dict(os.environ), tmp_path / "v.log")
+        assert run.wait() == 0
+        os.kill(server.proc.pid, signal.SIGINT)
+        again = sphinx_runs.start(["--version"], tmp_path, dict(os.environ), tmp_path / "w.log")
+        assert again.forked and again.wait() == 0 and server.proc.is_alive()
+    assert not server.proc.is_alive()

@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -77,6 +78,7 @@ def _child(args: list[str], cwd: str, env: dict[str, str], log: str, server: int
     """In the forked process: ``jupyter-book args`` in ``cwd`` with ``env``, its output to ``log``; exits."""
     code = 1
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a new Python process
         _exit_with(server)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
@@ -107,7 +109,9 @@ def _child(args: list[str], cwd: str, env: dict[str, str], log: str, server: int
 
 
 def _serve(conn: Any, parent: int) -> None:
-    """The server: warm up, then fork a run per request and send back each run's exit code."""
+    """The server: warm up, then fork a run per request and send back each run's exit code. Ctrl-C (sent
+    to the terminal's whole process group) is the build's to handle: the build then stops the server."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with(parent)
     warm()
     me = os.getpid()
