@@ -17,8 +17,9 @@ one: no executed notebook, no Sphinx work dir, no wheel. In that copy, one after
 Each row is one run: on a shared machine the wall-clock time includes waiting for a core, so run it on
 an idle machine. On a virtual machine the hypervisor may also take the cores away for a while: the
 ``stolen_s`` column is the processor time it took from this machine's cores during the row (Linux's
-``steal`` count, /proc/stat; empty elsewhere), which explains most of the spread between runs of the same
-build. The copy is deleted afterwards.
+``steal`` count, /proc/stat; empty elsewhere). It shows whether a slow run was the hypervisor's doing; on
+the machine these were first measured on, many slow runs were not (its speed also changes with nothing
+stolen), so compare runs made back to back. The copy is deleted afterwards.
 """
 
 from __future__ import annotations
