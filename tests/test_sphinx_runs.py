@@ -118,3 +118,11 @@ def test_ctrl_c_is_left_to_the_build(tmp_path):
         again = sphinx_runs.start(["--version"], tmp_path, dict(os.environ), tmp_path / "w.log")
         assert again.forked and again.wait() == 0 and server.proc.is_alive()
     assert not server.proc.is_alive()
+
+
+def test_sphinx_warnings_are_picked_out_of_the_output():
+    out = ("Running Jupyter-Book\n\x1b[91m/b/cases/data.ipynb:40002: WARNING: download file not readable: "
+           "/b/_generated/data_downloads/panel.csv\x1b[39;49;00m\nbuild succeeded, 1 warning.\n")
+    assert bb.sphinx_warnings(out) == [
+        "/b/cases/data.ipynb:40002: WARNING: download file not readable: /b/_generated/data_downloads/panel.csv"]
+    assert bb.sphinx_warnings("build succeeded.\n") == []

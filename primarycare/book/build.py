@@ -666,6 +666,11 @@ def build_editions(editions: dict[str, bool], quiet: bool = True) -> dict[str, P
     for lang, (_run, work) in runs.items():
         code, text = codes[lang], texts[lang]
         html[lang] = work / "_build" / "html"
+        warned = sphinx_warnings(text)
+        if code == 0 and warned:  # built, but a warning is often a broken link or a file the page cannot find
+            print(f"Sphinx reported {len(warned)} warning{'s' if len(warned) > 1 else ''} in the {lang} edition "
+                  "(the site was built; look at each):\n  " + "\n  ".join(warned[:12])
+                  + ("\n  ..." if len(warned) > 12 else ""), file=sys.stderr)
         if code != 0 or not (html[lang] / "index.html").exists():
             tail = "\n".join(text.strip().splitlines()[-25:])
             errors.append(f"jupyter-book build of the {lang} edition failed (the previous site in {SITE} is "
@@ -673,6 +678,14 @@ def build_editions(editions: dict[str, bool], quiet: bool = True) -> dict[str, P
     if errors:
         raise UserInputError(errors[0])
     return html
+
+
+def sphinx_warnings(output: str) -> list[str]:
+    """The warning lines of a ``jupyter-book`` run's output, without terminal colours."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    return [line.strip() for line in plain.splitlines() if "WARNING:" in line]
 
 
 def _zh_work() -> Path:
