@@ -588,6 +588,14 @@ def search_words() -> list[str]:
     return sorted(set(heads) | set(_CJK_TERMS))
 
 
+def _copy_if_changed(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` unless the bytes are already there (an unchanged file keeps its time
+    stamp, so Sphinx does not rebuild its page)."""
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
 def prepare_zh_tree(case_ids: list[str]) -> None:
     """The Chinese edition's source tree (:data:`ZH_BOOK`): the pages and assets of book/ copied (unchanged
     files keep their time stamps, so Sphinx stays incremental), its own _config.yml, TOC and generated
@@ -602,10 +610,7 @@ def prepare_zh_tree(case_ids: list[str]) -> None:
         if (not p.is_file() or rel.parts[0] in skip_top or p.suffix == ".ipynb" or p.name.startswith(".")
                 or ".ipynb_checkpoints" in rel.parts):
             continue
-        target = ZH_BOOK / rel
-        if not target.exists() or target.read_bytes() != p.read_bytes():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(p, target)
+        _copy_if_changed(p, ZH_BOOK / rel)
     cfg = edition_config("zh")
     if not (ZH_BOOK / "_config.yml").exists() or (ZH_BOOK / "_config.yml").read_text(encoding="utf-8") != cfg:
         with atomic_write(ZH_BOOK / "_config.yml") as fh:
@@ -622,10 +627,8 @@ def prepare_zh_tree(case_ids: list[str]) -> None:
     # both editions), which its notebook writes beside the English sources and links relative to its page
     downloads = GENERATED / "data_downloads"
     for p in sorted(downloads.glob("*")) if downloads.is_dir() else []:
-        target = ZH_BOOK / "_generated" / "data_downloads" / p.name
-        if p.is_file() and (not target.exists() or target.read_bytes() != p.read_bytes()):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(p, target)
+        if p.is_file():
+            _copy_if_changed(p, ZH_BOOK / "_generated" / "data_downloads" / p.name)
     words = "".join(f"{w} 100000 n\n" for w in search_words())
     target = ZH_BOOK / "_generated" / JIEBA_DICT
     if not target.exists() or target.read_text(encoding="utf-8") != words:
@@ -885,14 +888,15 @@ def i18n_key(lang: str = "zh") -> str:
     return hashlib.sha256((_hash_files(files) + lang + json.dumps(ids)).encode()).hexdigest()
 
 
-def check_edition(lang: str, cache: dict[str, str], allow_untranslated: bool) -> None:
+def check_edition(lang: str, cache: dict[str, str], allow_untranslated: bool, key: str | None = None) -> None:
     """Before a ``lang`` edition runs anything: its font is installed and every message is translated
-    (:func:`primarycare.book.i18n.require_complete`; cached while its inputs are unchanged)."""
+    (:func:`primarycare.book.i18n.require_complete`; cached while its inputs, ``key``, are unchanged:
+    :func:`i18n_key` unless the caller has it)."""
     from ..report import plots
     from . import i18n
 
     plots.font_family(lang)  # raises with the install command when the CJK font is missing
-    key = i18n_key(lang)
+    key = key or i18n_key(lang)
     if cache.get(f"_i18n_{lang}") == key:
         return
     failed = cache.get(f"_i18n_{lang}_failed")
@@ -1023,10 +1027,9 @@ def figures_ahead(langs: tuple[str, ...]) -> None:
         if lang not in langs:
             continue
         set_language(lang)
-        try:
-            readers.write_figures(folder)
-        except Exception:  # noqa: BLE001, S110 - write_pages and prepare_zh_tree draw it again and report
-            pass
+        try:  # a failure: write_pages and prepare_zh_tree draw the figures again and report it
+            with contextlib.suppress(Exception):
+                readers.write_figures(folder)
         finally:
             set_language(before)
 
@@ -1219,11 +1222,13 @@ def _run_jobs(todo: list[Job], pool: ProcessPoolExecutor, keep_going: bool, cach
     return failures
 
 
-def runs_jupyter_book(no_site: bool, executes: bool, langs: tuple[str, ...], cache: dict[str, Any]) -> bool:
+def runs_jupyter_book(no_site: bool, executes: bool, langs: tuple[str, ...], cache: dict[str, Any],
+                      zh_key: str | None = None) -> bool:
     """Whether a build will run ``jupyter-book``: the sites after executing notebooks (unless ``no_site``),
-    or the Chinese edition's catalogue check, unless the cache holds its answer for the same inputs. (Not
-    sure either way, as when only a page changed: no, and the runs are new processes, as without a server.)"""
-    return (not no_site and executes) or ("zh" in langs and cache.get("_i18n_zh") != i18n_key("zh"))
+    or the Chinese edition's catalogue check, unless the cache holds its answer for the same inputs
+    (``zh_key``: :func:`i18n_key` unless the caller has it). (Not sure either way, as when only a page
+    changed: no, and the runs are new processes, as without a server.)"""
+    return (not no_site and executes) or ("zh" in langs and cache.get("_i18n_zh") != (zh_key or i18n_key("zh")))
 
 
 def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) -> int:
@@ -1275,7 +1280,8 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
     n_total = (len(jobs) if "en" in langs else 0) + len(zh_jobs)
     ahead = not getattr(args, "fresh_kernels", False)  # analyses run ahead of their chapters (estimate)
     workers = max(1, min(args.jobs, parallel_width(todo + zh_todo, ahead)))
-    if scope is not None and runs_jupyter_book(args.no_site, bool(todo or zh_todo), langs, cache):
+    zh_key = i18n_key("zh") if "zh" in langs else None  # the Chinese catalogue check's inputs, hashed once
+    if scope is not None and runs_jupyter_book(args.no_site, bool(todo or zh_todo), langs, cache, zh_key):
         # its runs are forked from one process that imports Sphinx meanwhile: started now, before any thread
         # or worker (a fork of a process with threads may inherit a lock that is never released)
         from . import sphinx_runs
@@ -1305,11 +1311,11 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
             # the Chinese edition's check (a Sphinx message extraction: seconds) runs while the English
             # notebooks do; its notebooks start once it has passed
             checker = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-            gates["zh"] = checker.submit(check_edition, "zh", cache, getattr(args, "allow_untranslated", False))
+            gates["zh"] = checker.submit(check_edition, "zh", cache, getattr(args, "allow_untranslated", False), zh_key)
         elif "zh" in langs:
             try:
                 try:
-                    check_edition("zh", cache, getattr(args, "allow_untranslated", False))
+                    check_edition("zh", cache, getattr(args, "allow_untranslated", False), zh_key)
                 finally:  # the check's answer is cached with its inputs (a rebuild does not extract again)
                     save_cache(cache)
             except UserInputError as e:
