@@ -7,6 +7,7 @@ the same notebooks run in a new kernel each.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -126,21 +127,29 @@ def _outputs(path: Path) -> list[tuple]:
     return out
 
 
-@pytest.fixture
-def worker(monkeypatch, tmp_path):
-    """The build's worker state in this process: a warm kernel, logs and staging under tmp_path."""
+@pytest.fixture(params=["new"])
+def worker(request, monkeypatch, tmp_path):
+    """The build's worker state in this process: a warm kernel, logs and staging under tmp_path. The
+    kernel is a new process, or with the parameter "forked" forked from a server as in the build
+    (:mod:`primarycare.book.kernel_forks`)."""
     monkeypatch.setattr(bb, "GENERATED", tmp_path / "gen")
     monkeypatch.setattr(bb, "STAGING", tmp_path / "gen" / "staging")
-    stderr = os.dup(2)
-    bb.start_warm_kernel()
-    os.dup2(stderr, 2)
-    assert "kernel" in bb._WARM, (tmp_path / "gen" / "logs").glob("kernel-*.log")
-    yield bb._WARM["kernel"]
-    kernel = bb._WARM.pop("kernel", None)
-    if kernel is not None:
-        kernel.shutdown()
-    os.dup2(stderr, 2)
-    os.close(stderr)
+    with contextlib.ExitStack() as stack:
+        if request.param == "forked":
+            from primarycare.book import kernel_forks
+
+            stack.enter_context(kernel_forks.server(kernels.WARM_MODULES, bb._worker_env()))
+        stderr = os.dup(2)
+        bb.start_warm_kernel()
+        os.dup2(stderr, 2)
+        assert "kernel" in bb._WARM, (tmp_path / "gen" / "logs").glob("kernel-*.log")
+        assert getattr(bb._WARM["kernel"].km, "forked", False) is (request.param == "forked")
+        yield bb._WARM["kernel"]
+        kernel = bb._WARM.pop("kernel", None)
+        if kernel is not None:
+            kernel.shutdown()
+        os.dup2(stderr, 2)
+        os.close(stderr)
 
 
 def _run(job: bb.Job) -> dict:
@@ -196,9 +205,12 @@ def test_a_failing_notebook_discards_the_warm_kernel(worker, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("worker", ["new", "forked"], indirect=True)
 def test_book_notebooks_give_the_same_outputs_in_a_reused_kernel(worker, tmp_path, monkeypatch):
     """Two primer notebooks and the data chapter, each run after others in one warm kernel (the second in
-    Chinese first), equal the same notebooks run in a new kernel each: text, tables and figure bytes."""
+    Chinese first), equal the same notebooks run in a new kernel each: text, tables and figure bytes. The
+    warm kernel is a new process, or forked from the server as in the build (the kernels started for
+    the comparison are new processes either way: papermill's own manager)."""
     primer = sorted((bb.NOTEBOOKS / "primer").glob("*.ipynb"))
     first, second = primer[0], primer[-2]
     data = bb.NOTEBOOKS / "data_chapter.ipynb"

@@ -1295,10 +1295,12 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
         if "en" in langs and readers.current_wheel() is None:
             wheel = readers.WheelBuild()
             stack.callback(wheel.close)
-        # the workers start and warm their kernels now, while the Chinese edition's checks run
-        pool = (workers_stack.enter_context(execution_pool(workers, warm=not getattr(args, "fresh_kernels", False),
-                                                           modules=warm_modules(todo + zh_todo)))
-                if todo or zh_todo else None)
+        warm = not getattr(args, "fresh_kernels", False)
+        if warm and (todo or zh_todo):  # the workers' kernels are forked from one process that imports what
+            from . import kernel_forks  # they use once (started now: before any thread or worker)
+
+            workers_stack.enter_context(kernel_forks.server(warm_modules(todo + zh_todo), _worker_env(),
+                                                            niceness=KERNEL_NICENESS))
         # the English case chapters' analyses, one after another in a process of their own, while the
         # workers' kernels start (each chapter then renders its saved result)
         analyses = None
@@ -1306,6 +1308,12 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
             workers_stack.callback(drop_analyses)  # once every chapter that reads them has run
             analyses = workers_stack.enter_context(ProcessPoolExecutor(max_workers=1, initializer=_analysis_process))
             analyses.submit(_noop)  # forked now, before the threads below start, and importing the estimators
+        if todo or zh_todo:
+            import papermill  # noqa: F401 - once here, not in every worker forked below
+        # the workers start and warm their kernels now, while the Chinese edition's checks run
+        pool = (workers_stack.enter_context(execution_pool(workers, warm=warm,
+                                                           modules=warm_modules(todo + zh_todo)))
+                if todo or zh_todo else None)
         gates: dict[str, Future] = {}
         if "zh" in langs and langs != ("zh",) and zh_todo:
             # the Chinese edition's check (a Sphinx message extraction: seconds) runs while the English

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
+import time
 from typing import Any
 
 #: What a notebook needs that renders saved numbers: a case chapter given ``results_dir`` (its analysis was
@@ -139,10 +141,11 @@ class WarmKernel:
                  startup_timeout: float = 60.0, modules: tuple[str, ...] = WARM_MODULES, wait: bool = True) -> None:
         """Start the kernel and ask it to import ``modules``; with ``wait`` (the default) return once it has
         (else call :meth:`ready` before the first notebook: the caller works meanwhile)."""
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
-        self.km = AsyncKernelManager(kernel_name="python3")
+        from .kernel_forks import manager_class
+
+        self.km = manager_class()(kernel_name="python3")  # forked from the build's warmed process if it runs
         run_sync(self.km.start_kernel)(extra_arguments=list(extra_arguments or []), cwd=cwd or os.getcwd())
         self.used = 0
         self.modules = tuple(modules)
@@ -173,8 +176,16 @@ class WarmKernel:
         from jupyter_core.utils import run_sync
 
         async def go() -> dict[str, Any]:
+            end = time.monotonic() + timeout
             while True:
-                reply = await self.kc.get_shell_msg(timeout=timeout)
+                try:
+                    reply = await self.kc.get_shell_msg(timeout=min(0.5, max(0.0, end - time.monotonic())))
+                except queue.Empty:
+                    if not await self.km.is_alive():  # a kernel that died does not answer: say so now
+                        raise RuntimeError("the kernel died (its output is in the worker's kernel log)") from None
+                    if time.monotonic() >= end:
+                        raise RuntimeError(f"the kernel did not answer within {timeout:.0f} s") from None
+                    continue
                 if reply["parent_header"].get("msg_id") == msg_id:
                     return reply["content"]
 
