@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -522,8 +523,22 @@ def write_toc(case_ids: list[str], book: Path | None = None) -> None:
             fh.write(text)
 
 
+def book_sources(pattern: str = "*") -> list[Path]:
+    """The paths under book/ matching ``pattern`` (as :meth:`Path.rglob`), outside the built site and the
+    generated folders (book/_build, book/_generated: thousands of files a walk of book/ would go through)."""
+    out: list[Path] = []
+    for top in sorted(BOOK.iterdir()):
+        if top.name in ("_build", "_generated"):
+            continue
+        if top.is_dir():
+            out += top.rglob(pattern)
+        elif top.match(pattern):
+            out.append(top)
+    return out
+
+
 def site_hash() -> str:
-    files = [p for p in BOOK.rglob("*") if p.is_file() and "_build" not in p.parts and "_generated" not in p.parts
+    files = [p for p in book_sources() if p.is_file() and "_build" not in p.parts and "_generated" not in p.parts
              and ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".") and "locale" not in p.parts]
     status = [GENERATED / n for n in ("status.md", "footer.html") if (GENERATED / n).exists()]
     return _hash_files(files + status)
@@ -605,9 +620,10 @@ def prepare_zh_tree(case_ids: list[str]) -> None:
 
     ZH_BOOK.mkdir(parents=True, exist_ok=True)
     skip_top = {"_build", "_generated", "locale", "_toc.yml", "_config.yml"}
-    for p in sorted(BOOK.rglob("*")):
+    tops = sorted(t for t in BOOK.iterdir() if t.name not in skip_top)  # not the built site: thousands of files
+    for p in sorted(p for t in tops for p in (t.rglob("*") if t.is_dir() else [t])):
         rel = p.relative_to(BOOK)
-        if (not p.is_file() or rel.parts[0] in skip_top or p.suffix == ".ipynb" or p.name.startswith(".")
+        if (not p.is_file() or p.suffix == ".ipynb" or p.name.startswith(".")
                 or ".ipynb_checkpoints" in rel.parts):
             continue
         _copy_if_changed(p, ZH_BOOK / rel)
@@ -879,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
 def i18n_key(lang: str = "zh") -> str:
     """What the catalogue check of ``lang`` depends on: the templates' sources, the catalogues, the report
     layer's source and the case ids (docnames)."""
-    files = [*NOTEBOOKS.rglob("*.ipynb"), *(p for p in BOOK.rglob("*.md") if "_build" not in p.parts
+    files = [*NOTEBOOKS.rglob("*.ipynb"), *(p for p in book_sources("*.md") if "_build" not in p.parts
                                              and "_generated" not in p.parts),
              *(BOOK / "locale").rglob("*.po*"), *(ROOT / "primarycare" / "report").rglob("*.po"),
              *(ROOT / "primarycare" / "report").glob("*.py"),
@@ -933,6 +949,7 @@ def _analysis_process() -> None:
     os.environ.update(_worker_env())
     for name in ("primarycare.case.run", *ANALYSIS_MODULES):
         importlib.import_module(name)
+    gc.freeze()  # the modules live as long as the process: out of the garbage collector's passes
 
 
 @contextlib.contextmanager

@@ -69,7 +69,9 @@ def template_docs() -> dict[str, Path]:
     from ..case import config as cases_mod
 
     docs: dict[str, Path] = {}
-    for p in sorted(BOOK.rglob("*.md")):
+    from .build import book_sources
+
+    for p in sorted(book_sources("*.md")):
         rel = p.relative_to(BOOK)
         if rel.parts[0].startswith(("_", ".")) or rel.parts[0] == "locale":
             continue

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import importlib.util
 import multiprocessing
@@ -100,6 +101,7 @@ def _serve(listener: socket.socket, control: Connection, parent: int, modules: t
         warm(modules)
     finally:
         atexit.register = register  # type: ignore[assignment]
+    gc.freeze()  # what the imports made is the kernels' for life: out of their garbage collector's passes
     me = os.getpid()
     clients: dict[Connection, int | None] = {}  # a requester's connection -> its kernel's pid
     kernels: dict[int, Connection] = {}

@@ -29,6 +29,7 @@ import nothing heavy at module level.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import sys
@@ -82,6 +83,10 @@ def prepare(modules: tuple[str, ...] = WARM_MODULES) -> None:
     set_language("en")
     _SNAPSHOT.update(rc=mpl.rcParams.copy(), warnings=list(warnings.filters), path=list(sys.path),
                      environ=dict(os.environ), numpy_err=np.geterr())
+    # what the modules made lives as long as the kernel: the garbage collector leaves it out of its passes
+    # (the full one at every notebook's reset, and those during a notebook), which then cover what the
+    # notebooks make
+    gc.freeze()
 
 
 def _library_caches() -> list[Any]:
