@@ -1325,8 +1325,11 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
             workers_stack.callback(drop_analyses)  # once every chapter that reads them has run
             analyses = workers_stack.enter_context(ProcessPoolExecutor(max_workers=1, initializer=_analysis_process))
             analyses.submit(_noop)  # forked now, before the threads below start, and importing the estimators
-        if todo or zh_todo:
-            import papermill  # noqa: F401 - once here, not in every worker forked below
+        if todo or zh_todo:  # once here, not in every worker forked below: Papermill, and the notebook
+            import nbformat  # format's validator (compiled the first time a notebook is read)
+            import papermill  # noqa: F401
+
+            nbformat.validator.get_validator(version=nbformat.v4.nbformat, version_minor=nbformat.v4.nbformat_minor)
         # the workers start and warm their kernels now, while the Chinese edition's checks run
         pool = (workers_stack.enter_context(execution_pool(workers, warm=warm,
                                                            modules=warm_modules(todo + zh_todo)))
