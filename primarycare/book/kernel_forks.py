@@ -22,7 +22,7 @@ What a notebook sees is what a warm kernel gives it (:mod:`primarycare.book.kern
 imported once, before its first cell, with the build's environment. ``tests/test_kernel_forks.py`` checks
 that the book's notebooks give the same outputs in a forked kernel as in a new process.
 
-A kernel command of another interpreter or another kernel, a build without a server (Windows,
+A kernel command of another interpreter or another kernel, a build without a server (not on Linux,
 ``--fresh-kernels``), or a server that has stopped: the kernel is a new process, as before.
 """
 
@@ -315,11 +315,12 @@ def server(modules: tuple[str, ...] = (), env: dict[str, str] | None = None, nic
     """Kernels started within, by this process or its forked workers (:func:`manager_class`), are forked
     from one process that has imported ``modules`` (and ipykernel) with ``env`` added to this process's
     environment, at ``niceness`` (added to this process's: the kernels have it too); stopped on leaving.
-    Yields the server's address, or None where it cannot run (no ``fork``, or no local socket could be
-    made: the kernels are then new processes).
+    Yields the server's address, or None where it does not run (the kernels are then new processes): off
+    Linux (macOS has ``fork``, but its system libraries, which numpy may use, are not safe to use in a
+    forked process), or when no local socket could be made.
 
     Start it before any thread does (the server is forked from this process)."""
-    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
+    if not sys.platform.startswith("linux"):
         yield None
         return
     try:

@@ -3,7 +3,9 @@
 Why. Starting a kernel and importing numpy, pandas, scipy, statsmodels, matplotlib and the library costs
 about 2.5 s per notebook on a 2-core machine: more than the work of most chapters. A build executes 28
 notebooks (two editions), so the build starts one kernel per worker, imports those modules once
-(:data:`WARM_MODULES`) and runs each of the worker's notebooks in it.
+(:data:`WARM_MODULES`) and runs each of the worker's notebooks in it. The kernels themselves are forked from
+one process that has imported them already (:mod:`primarycare.book.kernel_forks`), so even the import is
+done once per build, not once per worker.
 
 Each notebook still starts from what a new kernel would give it. Before its first cell, :func:`fresh_state`
 runs in the kernel (silently, outside the notebook's history) and
