@@ -44,7 +44,9 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from multiprocessing.reduction import recv_handle, send_handle
-from typing import Any
+from typing import Any, NoReturn
+
+from . import forked
 
 #: What a kernel imports to start (``python -m ipykernel_launcher``): imported by the server once.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.iostream",
@@ -69,22 +71,13 @@ def warm(modules: tuple[str, ...]) -> None:
             importlib.import_module(name)
 
 
-def _exit_with(parent: int) -> None:
-    """Have this (forked) process killed when the process ``parent`` dies."""
-    from .build import die_with_parent
-
-    preexec = die_with_parent(parent)
-    if preexec is not None:
-        preexec()
-
-
 def _serve(listener: socket.socket, control: Connection, parent: int, modules: tuple[str, ...],
            env: dict[str, str], niceness: int = 0) -> None:
     """The server: warm up, then fork a kernel for each request on a connection of ``listener`` and tell
     that connection when its kernel exits. Stops (killing its kernels) when ``control`` closes or says
     so. Ctrl-C is the build's to handle (it stops the server); each kernel handles it as a kernel does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with(parent)
+    forked.exit_with(parent)
     if niceness:
         with contextlib.suppress(OSError):
             os.nice(niceness)
@@ -224,28 +217,21 @@ def _new_process_state(registered: list[tuple[Any, tuple, dict]]) -> None:
 
 
 def _kernel(cmd: list[str], env: dict[str, str], cwd: str, out: list[int], server: int, inherited: list[Any],
-            registered: list[tuple[Any, tuple, dict]]) -> None:
+            registered: list[tuple[Any, tuple, dict]]) -> NoReturn:
     """In the forked process: what ``python -m ipykernel_launcher ARGS`` does in a new one, its standard
     output and error on the descriptors ``out``; exits."""
-    code = 1
-    try:
+
+    def main() -> None:
         for obj in inherited:  # the server's sockets are not the kernel's
             with contextlib.suppress(OSError):
                 obj.close()
         os.setsid()
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a new Python process
-        _exit_with(server)
+        forked.as_new_process(server)
         _new_process_state(registered)
-        fd = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(fd, 0)
-        os.close(fd)
-        os.dup2(out[0], 1)
-        os.dup2(out[1], 2)
-        for fd in out:
+        null = os.open(os.devnull, os.O_RDONLY)
+        forked.output_to(out[0], out[1], stdin=null)
+        for fd in (null, *out):
             os.close(fd)
-        sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-        sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-        sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
@@ -258,20 +244,8 @@ def _kernel(cmd: list[str], env: dict[str, str], cwd: str, out: list[int], serve
         # its parent is the server: ipykernel exits if that dies (the trait's default was read from the
         # environment when the server imported ipykernel)
         kernelapp.IPKernelApp.launch_instance(parent_handle=server)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:  # noqa: BLE001 - reported in the kernel's log, as a new process would
-        import traceback
 
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(BaseException):
-            atexit._run_exitfuncs()
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+    forked.run_and_exit(main, at_exit=atexit._run_exitfuncs)
 
 
 class _Server:
@@ -297,12 +271,7 @@ class _Server:
         theirs.close()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.control.send(None)
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
+        forked.stop_server(self.proc, lambda: self.control.send(None))
         self.control.close()
         with contextlib.suppress(OSError):
             os.unlink(self.address)

@@ -24,7 +24,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from . import forked
 
 # what every run imports: jupyter-book's command and its default extensions (jupyter_book.config), the
 # book's own (book/_config.yml: sphinx.extra_extensions), the HTML and gettext builders, the themes and
@@ -65,54 +67,30 @@ def warm() -> None:
         jieba.initialize()
 
 
-def _exit_with(parent: int) -> None:
-    """Have this (forked) process killed when the process ``parent`` dies."""
-    from .build import die_with_parent
-
-    preexec = die_with_parent(parent)
-    if preexec is not None:
-        preexec()
-
-
-def _child(args: list[str], cwd: str, env: dict[str, str], log: str, server: int) -> None:
+def _child(args: list[str], cwd: str, env: dict[str, str], log: str, server: int) -> NoReturn:
     """In the forked process: ``jupyter-book args`` in ``cwd`` with ``env``, its output to ``log``; exits."""
-    code = 1
-    try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a new Python process
-        _exit_with(server)
+
+    def main() -> None:
+        forked.as_new_process(server)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
+        forked.output_to(fd, fd)
         os.close(fd)
-        # Python's streams on the new 1 and 2 (the inherited ones may write elsewhere: a test's capture)
-        sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-        sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
         sys.argv = ["jupyter-book", *args]
-        from jupyter_book.cli.main import main
+        from jupyter_book.cli.main import main as jupyter_book
 
-        main.main(args=list(args), prog_name="jupyter-book")
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:  # noqa: BLE001 - reported in the run's output, as a new process would
-        import traceback
+        jupyter_book.main(args=list(args), prog_name="jupyter-book")
 
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+    forked.run_and_exit(main)
 
 
 def _serve(conn: Any, parent: int) -> None:
     """The server: warm up, then fork a run per request and send back each run's exit code. Ctrl-C (sent
     to the terminal's whole process group) is the build's to handle: the build then stops the server."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with(parent)
+    forked.exit_with(parent)
     warm()
     me = os.getpid()
     runs: dict[int, int] = {}  # pid -> request id
@@ -175,12 +153,11 @@ class _Server:
             return self._codes.pop(rid)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError), self._send:
-            self.conn.send(None)
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
+        def ask() -> None:
+            with self._send:
+                self.conn.send(None)
+
+        forked.stop_server(self.proc, ask)
         self.conn.close()
 
 
