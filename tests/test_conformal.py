@@ -6,15 +6,19 @@ kept, match an independent implementation of the paper exactly on Prop 99). Both
 the same grid of hypothesised effects, so the intervals must be equal to rounding, with our bisection
 refinement switched off. Data: California Proposition 99 (shipped in synthdid-py's data folder) and a
 simulated two-factor panel with the Basque study's shape (17 regions, 1955-1997, treated from 1970). The
-Basque data themselves ship with no installed package, so they are not used. mlsynth is a different
-method (ridge-augmented fit, p >= alpha) and is not used.
+Basque data themselves ship with no installable package, so CI runs the Basque check on that panel; given
+the data (R Synth's ``basque`` table as CSV: regionno, regionname, year, gdpcap, ...) in the environment
+variable PRIMARYCARE_BASQUE_CSV, the same check also runs on them. mlsynth is a different method
+(ridge-augmented fit, p >= alpha) and is not used.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_synth import factor_panel
 
@@ -39,6 +43,25 @@ def basque():
     b = b.rename(columns={"unit": "regionname", "y": "gdpcap"})[["regionname", "year", "gdpcap"]]
     b["D"] = ((b.regionname == BASQUE) & (b.year >= 1970)).astype(int)
     return b
+
+
+@pytest.fixture(scope="module")
+def basque_data():
+    """The Basque study's data (Abadie and Gardeazabal 2003; R Synth's ``basque``), if given: the 17
+    regions (not Spain's total), per-capita GDP, the Basque Country treated from 1970."""
+    path = os.environ.get("PRIMARYCARE_BASQUE_CSV")
+    if not path:
+        pytest.skip("the Basque data ship with no installable package: set PRIMARYCARE_BASQUE_CSV to run this")
+    d = pd.read_csv(path)
+    d = d[d.regionname != "Spain (Espana)"][["regionname", "year", "gdpcap"]].copy()
+    d["regionname"] = d.regionname.astype(str)
+    d["year"] = d.year.astype(int)
+    d["D"] = ((d.regionname == BASQUE_COUNTRY) & (d.year >= 1970)).astype(int)
+    assert d.regionname.nunique() == 17 and (d.year.min(), d.year.max()) == (1955, 1997)
+    return d.reset_index(drop=True)
+
+
+BASQUE_COUNTRY = "Basque Country (Pais Vasco)"
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +132,23 @@ def test_basque_shaped_panel_per_period_and_constant_effect_equal_diff_diff(basq
     c = sc.conformal(alpha=0.1, average="constant", q="inf")
     assert c.average["status"] == "unbounded"
     assert min(_quiet(dd.conformal_test, effect=t, q=np.inf)["p_value"] for t in (-50, -1, 0, 50)) >= 28 / 43 - 1e-12
+
+
+def test_basque_data_per_period_and_constant_effect_equal_diff_diff(basque_data):
+    """The check above on the Basque data themselves (skipped unless they are given)."""
+    sc = _quiet(synthetic_control, basque_data, "gdpcap", "regionname", "year", BASQUE_COUNTRY, 1970)
+    dd = _quiet(_diff_diff_fit, basque_data, "gdpcap", "D", "regionname", "year", BASQUE_COUNTRY)
+    grid = np.linspace(-3.0, 2.0, 51)
+    ours = sc.conformal(alpha=0.1, grid=grid, refine=False, average="constant")
+    ref = _quiet(dd.conformal_confidence_intervals, alpha=0.1, bounds=(-3.0, 2.0), n_grid=51)
+    assert list(ours.table["period"]) == list(ref["period"]) == list(range(1970, 1998))
+    np.testing.assert_allclose(ours.table["estimate"], ref["point_estimate"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ours.table["lower"], ref["lower"], atol=1e-12)
+    np.testing.assert_allclose(ours.table["upper"], ref["upper"], atol=1e-12)
+    assert list(ours.table["status"]) == list(ref["status"].replace({"ran": "bounded"}))
+    g = ours.grid[ours.grid.target == "average"]
+    for theta, p in g.iloc[::5][["theta", "p_value"]].itertuples(index=False):
+        assert p == pytest.approx(_quiet(dd.conformal_test, effect=theta, q=1)["p_value"], abs=1e-12)
 
 
 def test_block_average_equals_diff_diff_when_blocks_exist(prop99):
