@@ -22,12 +22,14 @@ from primarycare.book import kernel_forks
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server runs on Linux only")
 
 PROBE = (
-    "import json, os, sys, multiprocessing\n"
+    "import json, os, sys, multiprocessing, matplotlib, matplotlib.pyplot as plt\n"
+    "from primarycare.report.i18n import language\n"
     "print(json.dumps({'cwd': os.getcwd(), 'argv0': os.path.basename(sys.argv[0]), 'argv': [a if not a.endswith('.json') else 'CONN' for a in sys.argv[1:]],\n"
     "  'path': sys.path, 'env': sorted(os.environ), 'probe': os.environ.get('PRIMARYCARE_PROBE'),\n"
     "  'process': multiprocessing.current_process().name, 'daemon': multiprocessing.current_process().daemon,\n"
     "  'session': os.getsid(0) == os.getpid(), 'main': type(sys.modules['__main__']).__name__,\n"
-    "  'stdin': sys.stdin.read()}))"
+    "  'stdin': sys.stdin.read(), 'linewidth': matplotlib.rcParams['lines.linewidth'],\n"
+    "  'figures': plt.get_fignums(), 'language': language()}))"
 )
 
 
@@ -69,10 +71,26 @@ def _run(kc, code: str, timeout: float = 60) -> tuple[dict, str]:
 
 
 @pytest.fixture
-def server():
-    with kernel_forks.server(("pandas",), bb._worker_env()) as address:
-        assert address is not None and kernel_forks.address() == address
-        yield address
+def server(monkeypatch, tmp_path):
+    """A server forked from this process after it changed what a new process would not have: an entry
+    added to its import path, matplotlib's settings, a figure left open, the library's language."""
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+
+    from primarycare.report import i18n
+
+    monkeypatch.syspath_prepend(str(tmp_path / "added-by-the-build"))
+    monkeypatch.setitem(mpl.rcParams, "lines.linewidth", 7.0)
+    plt.figure()
+    i18n.set_language("zh", font=False)
+    try:
+        with kernel_forks.server(("pandas", "matplotlib.pyplot", "primarycare.report.i18n"),
+                                 bb._worker_env()) as address:
+            assert address is not None and kernel_forks.address() == address
+            yield address
+    finally:
+        i18n.set_language("en")
+        plt.close("all")
     assert kernel_forks.address() is None
 
 
@@ -116,6 +134,8 @@ def test_a_forked_kernel_looks_like_a_new_process_to_its_notebook(server, tmp_pa
     assert forked["session"] and new["session"]  # a process group of its own: interrupts reach it alone
     assert forked["main"] == new["main"]
     assert forked["stdin"] == ""
+    assert forked["linewidth"] == new["linewidth"] and forked["figures"] == new["figures"] == []
+    assert forked["language"] == new["language"] == "en"
 
 
 @pytest.mark.slow
@@ -130,7 +150,11 @@ def test_a_forked_kernel_can_start_processes_and_be_interrupted(server, tmp_path
         assert content["status"] == "ok", content
         assert printed.strip() == "[2, 3]"
         msg_id = kc.execute("import time\ntime.sleep(60)")
-        time.sleep(1.0)
+        while True:  # interrupt once the cell runs (an idle kernel ignores Ctrl-C)
+            msg = run_sync(kc.get_iopub_msg)(timeout=20)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+                break
+        time.sleep(0.3)
         started = time.monotonic()
         run_sync(km.interrupt_kernel)()
         reply = run_sync(kc.get_shell_msg)(timeout=20)

@@ -235,3 +235,77 @@ def test_at_a_glance_says_simulated_and_matches_verdicts(zhejiang):
                   "conflict": "conflicting", "no_inference": "no valid interval"}[code]
         line = next(ln for ln in t.splitlines() if ln.startswith("- " + fmt.label(o)))
         assert phrase in line
+
+
+# --------------------------------------------------------------------------------------------------
+# the "SIMULATED DATA" mark of one axes (primer figures) stays off what the figure shows
+
+
+def _axes_mark(ax):
+    from primarycare.report import plots
+
+    plots.stamp(ax)
+    (mark,) = [t for t in ax.texts if t.get_text() == "SIMULATED DATA"]
+    ax.get_figure().draw_without_rendering()
+    return mark
+
+
+def _covers(mark, ax) -> int:
+    from primarycare.report import plots
+
+    renderer = ax.get_figure().canvas.get_renderer()
+    box = mark.get_window_extent(renderer).padded(2)
+    others = [pts for pts in plots._occupied(ax, renderer)]
+    return sum(int(np.any((p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)))
+               for p in others if not np.array_equal(p, np.empty((0, 2))))
+
+
+def test_the_axes_mark_stays_in_the_lower_right_corner_when_it_is_free():
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.plot([0, 1], [0.5, 1])
+    mark = _axes_mark(ax)
+    assert mark.get_position() == (0.99, 0.02) and (mark.get_ha(), mark.get_va()) == ("right", "bottom")
+
+
+def test_the_axes_mark_moves_off_lines_that_fill_its_corner():
+    """Primer figure 1's shape: two falling series, the lower one ending in the lower right corner."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained")
+    ax = fig.subplots()
+    years = np.arange(2010, 2024)
+    ax.plot(years, 67 - 0.8 * (years - 2010), "o-", label="treated")
+    ax.plot(years, 60.5 - 1.0 * (years - 2010), "s--", label="comparison")
+    ax.axvline(2017.5, color="k")
+    fig.legend(loc="outside lower center")
+    mark = _axes_mark(ax)
+    assert mark.get_position() != (0.99, 0.02)
+    # the mark's own text is one of the axes' texts: it covers only itself
+    assert _covers(mark, ax) == 1
+
+
+def test_the_axes_mark_moves_off_bars_and_reference_lines():
+    """Primer figure 6's shape: a histogram, the estimate and the planted effect near the right edge."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    rng = np.random.default_rng(0)
+    ax.hist(np.r_[rng.normal(0, 0.5, 30), 1.7], bins=15, label="placebo estimates")
+    ax.axvline(1.84, lw=2, label="actual")
+    ax.axvline(2.5, ls="--", label="planted effect")
+    ax.legend()
+    mark = _axes_mark(ax)
+    assert mark.get_position() != (0.99, 0.02)
+    assert _covers(mark, ax) == 1
+
+
+def test_a_full_axes_still_gets_one_mark():
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.fill_between([0, 1], [0, 0], [1, 1])
+    ax.bar(np.linspace(0, 1, 30), 1.0, width=0.05)
+    mark = _axes_mark(ax)
+    assert sum(t.get_text() == "SIMULATED DATA" for t in ax.texts) == 1 and mark.get_visible()

@@ -82,6 +82,7 @@ def _serve(listener: socket.socket, control: Connection, parent: int, modules: t
         with contextlib.suppress(OSError):
             os.nice(niceness)
     os.environ.update(env)
+    base = _interpreter_path()
     registered: list[tuple[Any, tuple, dict]] = []  # exit handlers the imports register: the kernels' too
     register = atexit.register
 
@@ -94,6 +95,7 @@ def _serve(listener: socket.socket, control: Connection, parent: int, modules: t
         warm(modules)
     finally:
         atexit.register = register  # type: ignore[assignment]
+    _as_imported()
     gc.freeze()  # what the imports made is the kernels' for life: out of their garbage collector's passes
     me = os.getpid()
     clients: dict[Connection, int | None] = {}  # a requester's connection -> its kernel's pid
@@ -131,7 +133,7 @@ def _serve(listener: socket.socket, control: Connection, parent: int, modules: t
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _kernel(cmd, kenv, cwd, fds, me, [listener, control, *clients], registered)
+                _kernel(cmd, kenv, cwd, fds, me, [listener, control, *clients], registered, base)
             for fd in fds:
                 os.close(fd)
             clients[conn] = pid
@@ -153,11 +155,48 @@ def _serve(listener: socket.socket, control: Connection, parent: int, modules: t
         conn.close()
 
 
+def _as_imported() -> None:
+    """Module state a new process would have after its imports, where the process the server was forked
+    from may have changed it (a figure drawn before the build forked it): matplotlib's settings as its
+    settings file gives them, no figure open, the library in English."""
+    if "matplotlib" in sys.modules:
+        import matplotlib
+
+        with contextlib.suppress(Exception):
+            matplotlib.rc_file_defaults()
+        if "matplotlib.pyplot" in sys.modules:
+            import matplotlib.pyplot as plt
+
+            plt.close("all")
+    if "primarycare.report.i18n" in sys.modules:
+        from ..report.i18n import set_language
+
+        with contextlib.suppress(Exception):
+            set_language("en")
+
+
+def _interpreter_path() -> list[str] | None:
+    """This interpreter's own ``sys.path`` entries, as a new process has them (what a running process has
+    may have been added to, as pytest does): asked of a new one, without ``PYTHONPATH``; None if that
+    fails (:func:`kernel_path` then works from this process's)."""
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    try:
+        out = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"], env=env,
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return [str(p) for p in json.loads(out)]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
 def kernel_path(cwd: str, env: dict[str, str], base: list[str] | None = None) -> list[str]:
     """The ``sys.path`` that ``python -m ipykernel_launcher`` started in ``cwd`` with the environment
     ``env`` hands to ipykernel: ``PYTHONPATH``'s entries (absolute, as :mod:`site` makes them), then the
-    interpreter's own (``base``: this process's path without its first entry and its own
-    ``PYTHONPATH``). Not the folder: the launcher removes it, and IPython adds ``''`` later."""
+    interpreter's own (``base``: :func:`_interpreter_path`; without it, this process's path without its
+    first entry and its own ``PYTHONPATH``). Not the folder: the launcher removes it, and IPython adds
+    ``''`` later."""
     if base is None:
         own = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         base = [p for p in sys.path[1:] if os.path.abspath(p) not in own or not p]
@@ -217,7 +256,7 @@ def _new_process_state(registered: list[tuple[Any, tuple, dict]]) -> None:
 
 
 def _kernel(cmd: list[str], env: dict[str, str], cwd: str, out: list[int], server: int, inherited: list[Any],
-            registered: list[tuple[Any, tuple, dict]]) -> NoReturn:
+            registered: list[tuple[Any, tuple, dict]], base: list[str] | None) -> NoReturn:
     """In the forked process: what ``python -m ipykernel_launcher ARGS`` does in a new one, its standard
     output and error on the descriptors ``out``; exits."""
 
@@ -236,7 +275,7 @@ def _kernel(cmd: list[str], env: dict[str, str], cwd: str, out: list[int], serve
         os.environ.clear()
         os.environ.update(env)
         os.environ["JPY_PARENT_PID"] = str(server)  # what jupyter_client sets for a kernel it starts
-        sys.path[:] = kernel_path(cwd, env)
+        sys.path[:] = kernel_path(cwd, env, base)
         spec = importlib.util.find_spec("ipykernel_launcher")
         sys.argv = [str(spec.origin if spec else "ipykernel_launcher"), *cmd[3:]]
         from ipykernel import kernelapp

@@ -357,8 +357,7 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str 
         return target
     text = _(STAMP) if text is None else text
     if hasattr(target, "transAxes"):  # an Axes
-        target.text(0.99, 0.02, text, transform=target.transAxes, ha="right", va="bottom",
-                    fontsize=10, color="#b00020", alpha=0.8, fontweight="bold")
+        _axes_stamp(target, text)
         return target
     target.text(0.5, 0.5, text, ha="center", va="center", rotation=25, fontsize=_stamp_size(target, text),
                 color="#c0392b", alpha=0.16, fontweight="bold", zorder=100, gid=STAMP_GID)
@@ -370,6 +369,110 @@ def stamp(target: Any, simulated: bool = True, *, note: bool = False, text: str 
             with contextlib.suppress(TypeError):  # a layout engine without padding settings
                 engine.set(w_pad=0.12)  # keep the vertical note clear of the plot
     return target
+
+
+def _axes_stamp(ax: Any, text: str, cell: float = 2.0) -> Any:
+    """The mark of one axes: inside the axes, where it covers nothing the axes shows (lines, bars, points,
+    the legend, texts), as near the lower right corner (where it always went) as that allows; when no
+    place inside is free, above the axes at the left or right end of the title's line if that is free,
+    else inside where it covers least. A mark on the data would hide what the figure is there to show.
+    Measured after the figure's layout, on a grid of ``cell`` pixels."""
+    fig = ax.get_figure()
+    if not hasattr(fig.canvas, "get_renderer"):  # a figure made without pyplot: measured on Agg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # the layout (constrained, an outside legend) sets the axes' size
+    renderer = fig.canvas.get_renderer()
+    occupied = _occupied(ax, renderer)
+    mark = ax.text(0.99, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=10,
+                   color="#b00020", alpha=0.8, fontweight="bold")
+    pad = 4.0  # pixels kept clear around the mark
+    box = mark.get_window_extent(renderer).padded(pad)
+
+    def free(b: Any) -> bool:
+        return not any(np.any((p[:, 0] >= b.x0) & (p[:, 0] <= b.x1) & (p[:, 1] >= b.y0) & (p[:, 1] <= b.y1))
+                       for p in occupied)
+
+    if free(box):  # the lower right corner is free: the mark stays where it always went
+        return mark
+    a = ax.bbox
+    nx, ny = int(a.width // cell), int(a.height // cell)
+    bw, bh = int(np.ceil(box.width / cell)), int(np.ceil(box.height / cell))
+    if nx < bw or ny < bh:  # a mark wider than the axes: where it always went
+        return mark
+    pts = np.vstack(occupied) if occupied else np.empty((0, 2))
+    grid = np.histogram2d(pts[:, 0], pts[:, 1], bins=[nx, ny],
+                          range=[[a.x0, a.x0 + nx * cell], [a.y0, a.y0 + ny * cell]])[0] > 0
+    s = np.pad(grid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table: any box's count at once
+    covered = s[bw:, bh:] - s[:-bw, bh:] - s[bw:, :-bh] + s[:-bw, :-bh]  # [i, j]: box from cell (i, j)
+    i, j = np.indices(covered.shape)
+    inset = int(round(0.01 * a.width / cell))  # the corner's margin (0.99, 0.02 of the axes)
+    far = np.hypot(i - (covered.shape[0] - 1 - inset), j - inset)
+    best = np.lexsort((far.ravel(), covered.ravel()))[0]
+    bi, bj = np.unravel_index(best, covered.shape)
+
+    def place(x_right: float, y_bottom: float) -> None:  # display pixels of the mark's box (unpadded)
+        mark.set_position(((x_right - a.x0) / a.width, (y_bottom - a.y0) / a.height))
+
+    place(a.x0 + (bi + bw) * cell - pad, a.y0 + bj * cell + pad)
+    if covered[bi, bj] == 0:
+        return mark
+    for x, ha in ((0.0, "left"), (1.0, "right")):  # above the axes, clear of the titles
+        trial = ax.text(x, 1.01, text, transform=ax.transAxes, ha=ha, va="bottom", fontsize=10,
+                        fontweight="bold")
+        b = trial.get_window_extent(renderer).padded(pad)
+        trial.remove()
+        if free(b):
+            mark.set_position((x, 1.01))
+            mark.set_ha(ha)
+            return mark
+    return mark
+
+
+def _occupied(ax: Any, renderer: Any, step: float = 2.0) -> list[Any]:
+    """What an axes shows, as arrays of display points ``step`` pixels apart or closer: along each line
+    (a vertical line across the axes too), over each bar and patch, at each point of a scatter, over the
+    legend, the titles and the other texts."""
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+
+    def filled(b: Any) -> Any:
+        xs = np.arange(b.x0, b.x1 + step, step)
+        ys = np.arange(b.y0, b.y1 + step, step)
+        return np.column_stack([np.repeat(xs, len(ys)), np.tile(ys, len(xs))])
+
+    out = []
+    for art in ax.get_children():
+        if not art.get_visible() or art is ax.patch or art in ax.spines.values():
+            continue
+        if isinstance(art, Line2D):
+            xy = art.get_transform().transform(art.get_xydata())
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if len(xy) > 1:  # the segments between points, as points step pixels apart
+                seg = np.diff(xy, axis=0)
+                n = np.maximum(1, np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / step)).astype(int)
+                xy = np.vstack([xy[:-1][i] + seg[i] * np.linspace(0, 1, n[i] + 1)[:, None] for i in range(len(seg))])
+            if art.get_marker() not in (None, "None", "", " ") and len(xy):
+                r = art.get_markersize() * renderer.points_to_pixels(1.0) / 2
+                xy = np.vstack([xy + [dx, dy] for dx in (-r, 0, r) for dy in (-r, 0, r)])
+            out.append(xy)
+        elif isinstance(art, Patch):
+            b = art.get_window_extent(renderer)
+            if b.width > 0 and b.height > 0:  # an empty histogram bin draws nothing
+                out.append(filled(b))
+        elif isinstance(art, Collection):
+            offsets = art.get_offsets()
+            if len(offsets):
+                out.append(art.get_offset_transform().transform(offsets))
+        elif isinstance(art, Text) and art.get_text():  # the titles too: the mark may go above the axes
+            out.append(filled(art.get_window_extent(renderer)))
+    legend = ax.get_legend()
+    if legend is not None and legend.get_visible():
+        out.append(filled(legend.get_window_extent(renderer)))
+    return [pts for pts in out if len(pts)]
 
 
 def _stamp_size(fig: Any, text: str, angle: float = 25.0) -> float:
