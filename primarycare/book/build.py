@@ -873,7 +873,8 @@ def main(argv: list[str] | None = None) -> int:
                     "synthesis that reads it (with --no-site, left to the next build that makes the site); other "
                     "chapters are kept as built before")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)")
-    ap.add_argument("--no-site", action="store_true", help="execute notebooks but skip the Sphinx build")
+    ap.add_argument("--no-site", action="store_true", help="execute the notebooks only: the site, and the pages, TOC and "
+                    "Chinese source tree it is built from, are left to the next build that makes it")
     ap.add_argument("--fresh-kernels", action="store_true",
                     help="start a new kernel for every notebook, which runs its case's analysis itself (default: "
                          "the analyses run ahead in a process of their own, and each worker reuses one warm kernel, "
@@ -1309,7 +1310,7 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
 
     with contextlib.ExitStack() as stack, contextlib.ExitStack() as workers_stack:
         wheel = None  # the download page's wheel, built in the background while the notebooks run
-        if "en" in langs and readers.current_wheel() is None:
+        if "en" in langs and not args.no_site and readers.current_wheel() is None:
             wheel = readers.WheelBuild()
             stack.callback(wheel.close)
         warm = not getattr(args, "fresh_kernels", False)
@@ -1390,11 +1391,12 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
         if not todo and not zh_todo:
             print(f"All {n_total} notebooks unchanged: nothing to execute.")
 
-        write_toc(list(all_cases))
-        write_status()
-        if "en" in langs or not any(readers.DOWNLOADS.glob("primarycare-*.whl")):
-            readers.write_pages(wheel)
-    if "zh" in langs:
+        if not args.no_site:  # the site's sources: the TOC, the status and readers' pages, the wheel
+            write_toc(list(all_cases))
+            write_status()
+            if "en" in langs or not any(readers.DOWNLOADS.glob("primarycare-*.whl")):
+                readers.write_pages(wheel)
+    if "zh" in langs and not args.no_site:  # its source tree (with --no-site: the next build that makes it)
         prepare_zh_tree(list(all_cases))
     if not args.no_site:
         th = theme_hash()

@@ -465,4 +465,9 @@ def manager_class() -> type:
             self._reconcile_connection_info(p.connection_info)
             return None
 
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # a forked kernel's exit is known as soon as the server reaps it: look every 10 ms, not 100 ms
+            # (a build waits here for each worker's kernel at its end)
+            await super()._async_wait(pollinterval=0.01 if self.forked else pollinterval)
+
     return ForkingKernelManager
