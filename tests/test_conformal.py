@@ -109,21 +109,29 @@ def test_prop99_per_period_intervals_equal_diff_diff(prop99_fits, alpha):
         assert ours.table["lower"].iloc[0] == pytest.approx(-13.11623, abs=1e-4)
 
 
-def test_basque_shaped_panel_per_period_and_constant_effect_equal_diff_diff(basque):
-    sc = _quiet(synthetic_control, basque, "gdpcap", "regionname", "year", BASQUE, 1970)
-    dd = _quiet(_diff_diff_fit, basque, "gdpcap", "D", "regionname", "year", BASQUE)
-    # per-period intervals on a shared grid (16 periods per test: 1/16 <= 0.1)
-    grid = np.linspace(-3.0, 2.0, 51)
+def _basque_check(panel, treated, every):
+    """Our per-period intervals and constant-effect p-values against diff-diff's on a shared grid
+    (every ``every``-th hypothesised effect for the p-values); our fit, diff-diff's, and our intervals."""
+    sc = _quiet(synthetic_control, panel, "gdpcap", "regionname", "year", treated, 1970)
+    dd = _quiet(_diff_diff_fit, panel, "gdpcap", "D", "regionname", "year", treated)
+    grid = np.linspace(-3.0, 2.0, 51)  # 16 periods per per-period test: 1/16 <= 0.1
     ours = sc.conformal(alpha=0.1, grid=grid, refine=False, average="constant")
     ref = _quiet(dd.conformal_confidence_intervals, alpha=0.1, bounds=(-3.0, 2.0), n_grid=51)
+    assert list(ours.table["period"]) == list(ref["period"]) == list(range(1970, 1998))
+    np.testing.assert_allclose(ours.table["estimate"], ref["point_estimate"], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ours.table["lower"], ref["lower"], atol=1e-12)
     np.testing.assert_allclose(ours.table["upper"], ref["upper"], atol=1e-12)
     assert list(ours.table["status"]) == list(ref["status"].replace({"ran": "bounded"}))
-    assert (ours.table["status"] == "bounded").sum() >= 20
     # the constant-effect average inverts diff-diff's joint test of a constant effect path
     g = ours.grid[ours.grid.target == "average"]
-    for theta, p in g.iloc[::8][["theta", "p_value"]].itertuples(index=False):
+    for theta, p in g.iloc[::every][["theta", "p_value"]].itertuples(index=False):
         assert p == pytest.approx(_quiet(dd.conformal_test, effect=theta, q=1)["p_value"], abs=1e-12)
+    return sc, dd, ours, grid
+
+
+def test_basque_shaped_panel_per_period_and_constant_effect_equal_diff_diff(basque):
+    sc, dd, ours, grid = _basque_check(basque, BASQUE, 8)
+    assert (ours.table["status"] == "bounded").sum() >= 20
     c = sc.conformal(alpha=0.1, grid=grid[::10], refine=False, average="constant", q=2)
     p_ref = [_quiet(dd.conformal_test, effect=t, q=2)["p_value"] for t in grid[::10]]
     np.testing.assert_allclose(c.grid[c.grid.target == "average"]["p_value"], p_ref, atol=1e-12)
@@ -136,19 +144,7 @@ def test_basque_shaped_panel_per_period_and_constant_effect_equal_diff_diff(basq
 
 def test_basque_data_per_period_and_constant_effect_equal_diff_diff(basque_data):
     """The check above on the Basque data themselves (skipped unless they are given)."""
-    sc = _quiet(synthetic_control, basque_data, "gdpcap", "regionname", "year", BASQUE_COUNTRY, 1970)
-    dd = _quiet(_diff_diff_fit, basque_data, "gdpcap", "D", "regionname", "year", BASQUE_COUNTRY)
-    grid = np.linspace(-3.0, 2.0, 51)
-    ours = sc.conformal(alpha=0.1, grid=grid, refine=False, average="constant")
-    ref = _quiet(dd.conformal_confidence_intervals, alpha=0.1, bounds=(-3.0, 2.0), n_grid=51)
-    assert list(ours.table["period"]) == list(ref["period"]) == list(range(1970, 1998))
-    np.testing.assert_allclose(ours.table["estimate"], ref["point_estimate"], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(ours.table["lower"], ref["lower"], atol=1e-12)
-    np.testing.assert_allclose(ours.table["upper"], ref["upper"], atol=1e-12)
-    assert list(ours.table["status"]) == list(ref["status"].replace({"ran": "bounded"}))
-    g = ours.grid[ours.grid.target == "average"]
-    for theta, p in g.iloc[::5][["theta", "p_value"]].itertuples(index=False):
-        assert p == pytest.approx(_quiet(dd.conformal_test, effect=theta, q=1)["p_value"], abs=1e-12)
+    _basque_check(basque_data, BASQUE_COUNTRY, 5)
 
 
 def test_block_average_equals_diff_diff_when_blocks_exist(prop99):
