@@ -255,9 +255,8 @@ def _covers(mark, ax) -> int:
 
     renderer = ax.get_figure().canvas.get_renderer()
     box = mark.get_window_extent(renderer).padded(2)
-    others = [pts for pts in plots._occupied(ax, renderer)]
     return sum(int(np.any((p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)))
-               for p in others if not np.array_equal(p, np.empty((0, 2))))
+               for p in plots._occupied(ax, renderer))
 
 
 def test_the_axes_mark_stays_in_the_lower_right_corner_when_it_is_free():

@@ -1314,10 +1314,11 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
             wheel = readers.WheelBuild()
             stack.callback(wheel.close)
         warm = not getattr(args, "fresh_kernels", False)
+        modules = warm_modules(todo + zh_todo)  # what the kernels import before their first notebook
         if warm and (todo or zh_todo):  # the workers' kernels are forked from one process that imports what
             from . import kernel_forks  # they use once (started now: before any thread or worker)
 
-            workers_stack.enter_context(kernel_forks.server(warm_modules(todo + zh_todo), _worker_env(),
+            workers_stack.enter_context(kernel_forks.server(modules, _worker_env(),
                                                             niceness=KERNEL_NICENESS))
         # the English case chapters' analyses, one after another in a process of their own, while the
         # workers' kernels start (each chapter then renders its saved result)
@@ -1332,8 +1333,7 @@ def _build(args: argparse.Namespace, scope: contextlib.ExitStack | None = None) 
 
             nbformat.validator.get_validator(version=nbformat.v4.nbformat, version_minor=nbformat.v4.nbformat_minor)
         # the workers start and warm their kernels now, while the Chinese edition's checks run
-        pool = (workers_stack.enter_context(execution_pool(workers, warm=warm,
-                                                           modules=warm_modules(todo + zh_todo)))
+        pool = (workers_stack.enter_context(execution_pool(workers, warm=warm, modules=modules))
                 if todo or zh_todo else None)
         gates: dict[str, Future] = {}
         if "zh" in langs and langs != ("zh",) and zh_todo:

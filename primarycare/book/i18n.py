@@ -67,10 +67,9 @@ def template_docs() -> dict[str, Path]:
     """Docname -> source of every page of the book, with the notebook templates (no outputs) at the
     docnames their executed chapters have (a case chapter at each case's docname)."""
     from ..case import config as cases_mod
-
-    docs: dict[str, Path] = {}
     from .build import book_sources
 
+    docs: dict[str, Path] = {}
     for p in sorted(book_sources("*.md")):
         rel = p.relative_to(BOOK)
         if rel.parts[0].startswith(("_", ".")) or rel.parts[0] == "locale":

@@ -223,7 +223,7 @@ class _MainProcess(multiprocessing.process.BaseProcess):
         self._config = {"authkey": AuthenticationString(os.urandom(32)), "semprefix": "/mp"}
 
     def close(self) -> None:
-        pass
+        """Nothing to release: this process was not started by ``multiprocessing``."""
 
 
 def _new_process_state(registered: list[tuple[Any, tuple, dict]]) -> None:
@@ -297,9 +297,7 @@ class _Server:
             listener.listen(16)
         except OSError:
             listener.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self.address)
-            os.rmdir(self._dir)
+            self._remove_socket()
             raise
         ctx = multiprocessing.get_context("fork")
         self.control, theirs = ctx.Pipe()
@@ -312,6 +310,10 @@ class _Server:
     def close(self) -> None:
         forked.stop_server(self.proc, lambda: self.control.send(None))
         self.control.close()
+        self._remove_socket()
+
+    def _remove_socket(self) -> None:
+        """Remove the socket's file and its folder (made by ``__init__``)."""
         with contextlib.suppress(OSError):
             os.unlink(self.address)
         with contextlib.suppress(OSError):

@@ -412,21 +412,18 @@ def _axes_stamp(ax: Any, text: str, cell: float = 2.0) -> Any:
     best = np.lexsort((far.ravel(), covered.ravel()))[0]
     bi, bj = np.unravel_index(best, covered.shape)
 
-    def place(x_right: float, y_bottom: float) -> None:  # display pixels of the mark's box (unpadded)
-        mark.set_position(((x_right - a.x0) / a.width, (y_bottom - a.y0) / a.height))
-
-    place(a.x0 + (bi + bw) * cell - pad, a.y0 + bj * cell + pad)
+    # the mark's (unpadded) box: its right edge and bottom, in display pixels, as axes fractions
+    inside = ((bw + bi) * cell - pad) / a.width, (bj * cell + pad) / a.height
+    mark.set_position(inside)
     if covered[bi, bj] == 0:
         return mark
     for x, ha in ((0.0, "left"), (1.0, "right")):  # above the axes, clear of the titles
-        trial = ax.text(x, 1.01, text, transform=ax.transAxes, ha=ha, va="bottom", fontsize=10,
-                        fontweight="bold")
-        b = trial.get_window_extent(renderer).padded(pad)
-        trial.remove()
-        if free(b):
-            mark.set_position((x, 1.01))
-            mark.set_ha(ha)
+        mark.set_position((x, 1.01))
+        mark.set_ha(ha)
+        if free(mark.get_window_extent(renderer).padded(pad)):
             return mark
+    mark.set_position(inside)
+    mark.set_ha("right")
     return mark
 
 
